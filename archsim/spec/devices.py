@@ -1,0 +1,150 @@
+"""Device and weight-representation parameters of an analog tile (configuration only).
+
+The behaviour (programming, drift, read noise) lives in `archsim.devices`; these classes
+only say which model and with which constants. Defaults cite their sources
+(../shared/docs/models.md sections 2 to 4).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Literal, Union
+
+from archsim.spec.schema import spec_field
+from archsim.units import CONDUCTANCE, TIME
+
+
+@dataclass(frozen=True, kw_only=True)
+class StuckAt:
+    """Stuck-at faults, drawn once per device at programming."""
+
+    zero_rate: float = spec_field(0.0, doc="fraction of devices stuck at 0 conductance", ge=0, le=1)
+    gmax_rate: float = spec_field(0.0, doc="fraction of devices stuck at g_max", ge=0, le=1)
+
+    def check(self):
+        if self.zero_rate + self.gmax_rate > 1:
+            yield ("gmax_rate",), "plus zero_rate must not exceed 1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdealDevice:
+    """A device that holds exactly the conductance it is programmed to."""
+
+    kind: Literal["ideal"] = "ideal"
+    g_max: float = spec_field(25e-6, doc="maximum conductance", unit=CONDUCTANCE, gt=0)
+    stuck: StuckAt = spec_field(default_factory=StuckAt, doc="stuck-at fault rates")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PCMDevice:
+    """Phase-change memory, statistical model of Nandakumar 2019 / Joshi 2020 as in aihwkit.
+
+    Programming noise, drift nu per device and 1/f read noise follow models.md section 4;
+    the `*_scale` factors multiply the published sigmas (1 = published device).
+    """
+
+    kind: Literal["pcm"] = "pcm"
+    g_max: float = spec_field(25e-6, doc="maximum conductance (published model: 25 uS)",
+                              unit=CONDUCTANCE, gt=0)
+    prog_noise_scale: float = spec_field(1.0, doc="multiplier on the programming-noise sigma", ge=0)
+    read_noise_scale: float = spec_field(1.0, doc="multiplier on the 1/f read-noise sigma", ge=0)
+    drift_scale: float = spec_field(1.0, doc="multiplier on the drift exponent nu", ge=0)
+    t0: float = spec_field(20.0, doc="drift reference time after programming", unit=TIME, gt=0)
+    t_read: float = spec_field(250e-9, doc="duration of one read (1/f noise integration)", unit=TIME, gt=0)
+    stuck: StuckAt = spec_field(default_factory=StuckAt, doc="stuck-at fault rates")
+
+
+class ProgNoiseMode(str, enum.Enum):
+    STATE_INDEPENDENT = "state_independent"
+    STATE_PROPORTIONAL = "state_proportional"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RRAMDevice:
+    """A generic resistive RAM device: discrete levels, programming and read noise.
+
+    Noise sigmas are relative to g_max (state independent) or to the target
+    conductance (state proportional); read noise is relative to the conductance read.
+    """
+
+    kind: Literal["rram"] = "rram"
+    g_max: float = spec_field(100e-6, doc="maximum conductance", unit=CONDUCTANCE, gt=0)
+    g_min: float = spec_field(0.0, doc="minimum (off) conductance", unit=CONDUCTANCE, ge=0)
+    levels: int = spec_field(0, doc="programmable conductance levels (0 = continuous)", ge=0)
+    prog_noise: float = spec_field(0.03, doc="programming noise sigma, relative", ge=0)
+    prog_noise_mode: ProgNoiseMode = spec_field(ProgNoiseMode.STATE_INDEPENDENT,
+                                                doc="whether programming noise scales with the state")
+    read_noise: float = spec_field(0.01, doc="read noise sigma relative to the conductance read", ge=0)
+    stuck: StuckAt = spec_field(default_factory=StuckAt, doc="stuck-at fault rates")
+
+    def check(self):
+        if self.g_min >= self.g_max:
+            yield ("g_min",), "must be below g_max"
+        if self.levels == 1:
+            yield ("levels",), "must be 0 (continuous) or at least 2"
+
+
+Device = Union[IdealDevice, PCMDevice, RRAMDevice]
+
+
+class Representation(str, enum.Enum):
+    DIFFERENTIAL = "differential"   # one G+/G- pair per weight
+    BIT_SLICED = "bit_sliced"       # several pairs per weight with significance factors
+    HIC = "hic"                     # binary PCM (high bits) + multi-level PCM (low part)
+    BI_SCALE = "bi_scale"           # analog mantissa x one of a few digital scales
+
+
+class ScaleGranularity(str, enum.Enum):
+    PER_MATRIX = "per_matrix"
+    PER_COLUMN = "per_column"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BitSlicing:
+    """Weight bit-slicing: `slices` device pairs, slice k weighted base**-k."""
+
+    slices: int = spec_field(2, doc="device pairs per weight", ge=1, le=8)
+    base: float = spec_field(4.0, doc="significance ratio between neighbouring slices", gt=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HIC:
+    """Hybrid in-memory computing weights (Joshi et al. 2021)."""
+
+    binary_devices: int = spec_field(3, doc="binary PCM devices for the high-significance bits", ge=1, le=16)
+    ml_levels: int = spec_field(16, doc="programmable levels of the multi-level PCM device", ge=2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BiScale:
+    """Analog floating-point (bi-scale) weights (Wan et al. 2020).
+
+    Each group of `group_size` weights in a column shares one of `scales` digital
+    scales, spaced by `ratio`; the periphery multiplies the column partial sums.
+    """
+
+    scales: int = spec_field(2, doc="number of digital scales (exponents)", ge=1, le=16)
+    ratio: float = spec_field(4.0, doc="ratio between successive scales", gt=1)
+    group_size: int = spec_field(1, doc="weights sharing one scale (1 = per weight)", ge=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightMapping:
+    """How a weight matrix becomes conductances."""
+
+    representation: Representation = spec_field(Representation.DIFFERENTIAL, doc="weight representation")
+    scale: ScaleGranularity = spec_field(ScaleGranularity.PER_MATRIX,
+                                         doc="weight-to-conductance scale: one per matrix or per column")
+    bit_slicing: BitSlicing = spec_field(default_factory=BitSlicing, doc="used when representation is bit_sliced")
+    hic: HIC = spec_field(default_factory=HIC, doc="used when representation is hic")
+    bi_scale: BiScale = spec_field(default_factory=BiScale, doc="used when representation is bi_scale")
+
+    def cells_per_weight(self) -> int:
+        """Array columns one weight occupies: a unit cell is one differential device pair,
+        and representations with several pairs per weight place them in adjacent columns."""
+        if self.representation is Representation.BIT_SLICED:
+            return self.bit_slicing.slices
+        if self.representation is Representation.HIC:
+            return self.hic.binary_devices + 1
+        return 1
