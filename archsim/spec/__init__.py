@@ -24,7 +24,7 @@ DEFAULT_WORKLOAD = "rapa_convnet_32"
 DEFAULT_HARDWARE = "rpu"
 
 __all__ = ["HardwareSpec", "Workload", "RunSettings", "load_hardware", "load_workload", "load_run",
-           "load_file", "presets", "infer_shapes", "to_plain", "split_overrides", "DEFAULT_WORKLOAD",
+           "load_file", "from_data", "presets", "infer_shapes", "to_plain", "split_overrides", "DEFAULT_WORKLOAD",
            "DEFAULT_HARDWARE"]
 
 
@@ -112,6 +112,11 @@ def load_run(source: str | Path | None = None, overrides: Iterable[str] = ()) ->
     if source is not None:
         return _load_kind("run", source, overrides)
     return _load("run", None, {"schema_version": 1}, overrides, Problems("run settings"))
+
+
+def from_data(kind: str, raw: Any, origin: str = "<data>") -> Any:
+    """Build a document ('hardware', 'workload' or 'run') from plain data, validated like a file."""
+    return _load(kind, None, raw, (), Problems(origin))
 
 
 def detect_kind(raw: Any) -> str | None:

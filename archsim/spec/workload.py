@@ -167,13 +167,14 @@ class Workload:
     mapping: MappingSpec = spec_field(default_factory=MappingSpec, doc="mapping onto the chip")
     base_dir: str = field(default="", init=False, compare=False)  # where relative paths start
 
+    def input_lists(self) -> list[tuple[str, ...]]:
+        """Each layer's inputs, in layer order, with the default (the previous layer) filled in."""
+        previous = ["input"] + [layer.name for layer in self.layers[:-1]]
+        return [layer.inputs or (prev,) for layer, prev in zip(self.layers, previous)]
+
     def layer_inputs(self) -> dict[str, tuple[str, ...]]:
-        """Each layer's inputs with the default (the previous layer) filled in."""
-        out, previous = {}, "input"
-        for layer in self.layers:
-            out[layer.name] = layer.inputs or (previous,)
-            previous = layer.name
-        return out
+        """Each layer's inputs by layer name (names are unique once the workload is valid)."""
+        return {layer.name: ins for layer, ins in zip(self.layers, self.input_lists())}
 
     def analog_layers(self) -> list[Conv2d | Linear]:
         """conv2d and linear layers that are mapped onto tiles, in layer order."""
@@ -240,8 +241,7 @@ def check_graph(workload: Workload):
     """Names, edges, shapes and mapping references, as (path, message) problems."""
     seen: dict[str, int] = {}
     shapes: dict[str, Shape] = {"input": tuple(workload.input.shape)}
-    inputs = workload.layer_inputs()
-    for i, layer in enumerate(workload.layers):
+    for i, (layer, layer_inputs) in enumerate(zip(workload.layers, workload.input_lists())):
         where = ("layers", i)
         if layer.name == "input":
             yield where + ("name",), "must not be 'input' (that name is the network input)"
@@ -249,20 +249,19 @@ def check_graph(workload: Workload):
         if layer.name in seen:
             yield where + ("name",), f"'{layer.name}' is already the name of layers[{seen[layer.name]}]"
             continue
-        missing = [n for n in inputs[layer.name] if n not in shapes]
-        if missing:
-            later = [n for n in missing if any(l.name == n for l in workload.layers)]
-            for n in missing:
-                if n in later:
-                    yield where + ("inputs",), f"names '{n}', which comes later; list layers in a topological order"
-                else:
-                    yield where + ("inputs",), (f"names '{n}', which is not a layer; earlier layers are: "
-                                                f"{', '.join(shapes)}")
+        missing = [n for n in layer_inputs if n not in shapes and n not in seen]
+        for n in missing:
+            if any(l.name == n for l in workload.layers):
+                yield where + ("inputs",), f"names '{n}', which comes later; list layers in a topological order"
+            else:
+                yield where + ("inputs",), (f"names '{n}', which is not a layer; earlier layers are: "
+                                            f"{', '.join(['input', *seen])}")
+        if missing or any(n not in shapes for n in layer_inputs):  # already reported upstream
             seen[layer.name] = i
             continue
         seen[layer.name] = i
         try:
-            shapes[layer.name] = layer_output_shape(layer, [shapes[n] for n in inputs[layer.name]])
+            shapes[layer.name] = layer_output_shape(layer, [shapes[n] for n in layer_inputs])
         except ValueError as exc:
             suffix, message = exc.args
             yield where + suffix, message

@@ -38,8 +38,14 @@ def read_yaml(text: str, problems: Problems) -> Any:
         loader.dispose()
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
+
+
 def _plain(node: yaml.Node, path: Path, loader: yaml.SafeLoader, problems: Problems) -> Any:
     problems.lines[path] = node.start_mark.line + 1
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise yaml.MarkedYAMLError(problem=f"the tag {node.tag} is not allowed (specs are plain data)",
+                                   problem_mark=node.start_mark)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}

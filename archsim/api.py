@@ -1,0 +1,117 @@
+"""The library API behind the CLI: load -> compile -> (simulate -> evaluate) -> report.
+
+Each function takes spec sources (file paths or built-in preset names) and `--set`
+overrides, and returns plain data; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from archsim import __version__
+from archsim.compiler import Program, compile_program
+from archsim.spec import (DEFAULT_HARDWARE, DEFAULT_WORKLOAD, HardwareSpec, RunSettings, Workload,
+                          load_hardware, load_run, load_workload, split_overrides, to_plain)
+
+
+@dataclass(frozen=True)
+class Specs:
+    """The three documents of one run."""
+
+    workload: Workload
+    hardware: HardwareSpec
+    run: RunSettings
+
+
+def load_specs(workload: str | Path | None = None, hardware: str | Path | None = None,
+               settings: str | Path | None = None, sets: Iterable[str] = ()) -> Specs:
+    """Load the three documents; `sets` are `--set` items, e.g. 'seed=3', 'hardware.clock=2GHz'."""
+    overrides = split_overrides(sets)
+    errors = []
+    loaded = {}
+    for kind, loader, source in (("workload", load_workload, workload or DEFAULT_WORKLOAD),
+                                 ("hardware", load_hardware, hardware or DEFAULT_HARDWARE),
+                                 ("run", load_run, settings)):
+        try:
+            loaded[kind] = loader(source, overrides[kind])
+        except Exception as exc:  # collect every document's problems before raising
+            from archsim.errors import SpecError
+            if not isinstance(exc, SpecError):
+                raise
+            errors.extend(exc.problems)
+    if errors:
+        from archsim.errors import SpecError
+        raise SpecError(errors)
+    return Specs(loaded["workload"], loaded["hardware"], loaded["run"])
+
+
+def compile_specs(specs: Specs) -> Program:
+    return compile_program(specs.workload, specs.hardware, specs.run.seed)
+
+
+def plan_summary(program: Program) -> dict:
+    """The mapping plan as JSON-ready data: per-layer rows, totals and acceleration."""
+    layers = []
+    for plan in program.layers:
+        if plan.op not in ("conv2d", "linear"):
+            continue
+        a = plan.analog
+        layers.append({
+            "name": plan.name, "kind": plan.op, "on": "analog" if a else "digital",
+            "matrix_rows": a.matrix_rows if a else None, "matrix_cols": a.matrix_cols if a else None,
+            "patches": a.patches if a else None, "replicas": a.replicas if a else 0,
+            "tiles_per_replica": a.tiles_per_replica if a else 0,
+            "row_blocks": a.row_blocks if a else 0, "col_blocks": a.col_blocks if a else 0,
+            "sequential_mvms": a.sequential_mvms if a else 0,
+            "utilisation": round(a.utilisation, 4) if a else None,
+            "strategy": a.assignment.strategy.value if a else None,
+            "digital_unit": plan.digital_unit,
+        })
+    hw = program.hardware
+    return {
+        "archsim_version": __version__, "workload": program.workload.name, "hardware": hw.name,
+        "seed": program.seed, "strategy": program.workload.mapping.strategy.value,
+        "layers": layers,
+        "totals": {"tiles_used": program.tiles_used, "tiles_available": program.tiles_available,
+                   "weight_blowup": round(program.weight_blowup, 4),
+                   "array": f"{hw.tiles.rows}x{hw.tiles.cols}",
+                   "digital_ops_per_image": sum(p.digital_ops for p in program.layers)},
+        "acceleration": {k: round(v, 4) for k, v in program.acceleration().items()},
+    }
+
+
+def plan(workload=None, hardware=None, settings=None, sets: Iterable[str] = ()) -> dict:
+    """Compile and summarise the mapping (what `archsim plan` prints)."""
+    return plan_summary(compile_specs(load_specs(workload, hardware, settings, sets)))
+
+
+def output_dir(specs: Specs, out: str | Path | None) -> Path:
+    return Path(out or specs.run.out or Path("reports") / f"{specs.workload.name}-{specs.hardware.name}")
+
+
+def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
+        out: str | Path | None = None) -> tuple[Path, dict]:
+    """One run: compile, then write the plan and the specs used to the output directory.
+
+    Returns (directory, summary).
+    """
+    specs = load_specs(workload, hardware, settings, sets)
+    program = compile_specs(specs)
+    directory = output_dir(specs, out)
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = plan_summary(program)
+    _write_json(directory / "plan.json", summary)
+    _write_json(directory / "specs.json", {"workload": to_plain(specs.workload),
+                                           "hardware": to_plain(specs.hardware),
+                                           "run": to_plain(specs.run)})
+    _write_json(directory / "summary.json", summary)
+    return directory, summary
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)  # never leave a half-written result behind

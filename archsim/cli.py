@@ -1,0 +1,139 @@
+"""The `archsim` command: parse arguments, call the API, map errors to exit codes.
+
+Exit codes: 0 success, 2 bad input (specs, mapping, data: the message says what and
+where), 1 an internal error (a bug: `--debug` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+
+from archsim import __version__
+from archsim.errors import ArchsimError
+
+log = logging.getLogger("archsim")
+
+
+def _add_spec_args(p: argparse.ArgumentParser, workload_required: bool) -> None:
+    if workload_required:
+        p.add_argument("workload", help="workload YAML file or built-in name (see `archsim list`)")
+    else:
+        p.add_argument("workload", nargs="?", default=None,
+                       help="workload YAML file or built-in name (default: rapa_convnet_32)")
+    p.add_argument("--hardware", "-H", default=None, metavar="SPEC",
+                   help="hardware YAML file or built-in name (default: rpu)")
+    p.add_argument("--settings", default=None, metavar="FILE", help="run settings YAML (seed, out, ...)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a spec value: 'seed=3', 'run.images=8', 'hardware.tiles.adc.bits=8', "
+                        "'workload.mapping.strategy=image' (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archsim", description="Cycle-level simulator for analog in-memory-computing accelerators.")
+    parser.add_argument("--version", action="version", version=f"archsim {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="simulate a workload on a chip and write the results")
+    _add_spec_args(p, workload_required=False)
+    p.add_argument("--out", "-o", default=None, metavar="DIR",
+                   help="output directory (default: reports/<workload>-<hardware>)")
+
+    p = sub.add_parser("plan", help="show how a workload maps onto a chip, before any simulation")
+    _add_spec_args(p, workload_required=True)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+    p = sub.add_parser("validate", help="check spec files; exit 0 if all are valid, 2 otherwise")
+    p.add_argument("files", nargs="+", metavar="FILE")
+
+    sub.add_parser("list", help="list the built-in hardware specs and workloads")
+    return parser
+
+
+def _cmd_run(args) -> int:
+    from archsim import api
+    directory, summary = api.run(args.workload, args.hardware, args.settings, args.sets, args.out)
+    from archsim.report import plan_text
+    print(plan_text(summary))
+    print(f"\nresults written to {directory}/")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from archsim import api
+    summary = api.plan(args.workload, args.hardware, args.settings, args.sets)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        from archsim.report import plan_text
+        print(plan_text(summary))
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from archsim.errors import SpecError
+    from archsim.spec import load_file
+    failed = False
+    for name in args.files:
+        try:
+            kind, spec = load_file(name)
+        except SpecError as exc:
+            failed = True
+            print("\n".join(exc.problems), file=sys.stderr)
+        else:
+            print(f"{name}: valid {kind} spec '{getattr(spec, 'name', 'run settings')}'")
+    return 2 if failed else 0
+
+
+def _cmd_list(args) -> int:
+    from archsim.spec import load_hardware, load_workload, presets
+    print("hardware specs:")
+    for name in presets("hardware"):
+        hw = load_hardware(name)
+        print(f"  {name:16s} {hw.tiles.count} tiles of {hw.tiles.rows}x{hw.tiles.cols}, "
+              f"{hw.tiles.device.kind} devices")
+    print("workloads:")
+    for name in presets("workload"):
+        w = load_workload(name)
+        print(f"  {name:16s} input {'x'.join(map(str, w.input.shape))}, {len(w.layers)} layers")
+    return 0
+
+
+COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "validate": _cmd_validate, "list": _cmd_list}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    command = args.command or "run"
+    if args.command is None:  # bare `archsim` runs the built-in default
+        args = parser.parse_args(["run"])
+        args.debug = parser.parse_args(argv).debug
+    try:
+        return COMMANDS[command](args)
+    except ArchsimError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"archsim {command}: error:\n{exc}" if "\n" in str(exc) else f"archsim {command}: error: {exc}",
+              file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"archsim {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, traceback only on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"archsim {command}: internal error: {type(exc).__name__}: {exc}\n"
+              f"(run with --debug for the traceback; please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

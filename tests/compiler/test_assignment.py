@@ -1,0 +1,105 @@
+"""Properties of the patch assignments (models.md section 1)."""
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from archsim.compiler.assignment import make_assignment, near_square_factors
+from archsim.spec.workload import Strategy
+
+sizes = st.tuples(st.integers(1, 24), st.integers(1, 24))
+
+
+@st.composite
+def layer(draw, strategies=(Strategy.RANDOM, Strategy.IMAGE, Strategy.ALTERNATE)):
+    h, w = draw(sizes)
+    n = draw(st.integers(1, h * w))
+    return draw(st.sampled_from(strategies)), n, (h, w), draw(st.integers(0, 2**31)), draw(st.integers(0, 50))
+
+
+@settings(max_examples=300, deadline=None)
+@given(layer(), st.integers(0, 10**6))
+def test_every_patch_is_on_exactly_one_replica(args, image):
+    strategy, n, hw, seed, index = args
+    a = make_assignment(strategy, n, hw, seed, index)
+    owner = a.replica_of(image)
+    assert owner.shape == (hw[0] * hw[1],) and owner.min() >= 0 and owner.max() < n
+    per_replica = a.patches_of(image)
+    assert len(per_replica) == n
+    assert sorted(np.concatenate(per_replica).tolist()) == list(range(hw[0] * hw[1]))
+    for r, patches in enumerate(per_replica):
+        assert (owner[patches] == r).all() and (np.diff(patches) > 0).all()  # raster processing order
+
+
+@settings(max_examples=300, deadline=None)
+@given(layer(strategies=(Strategy.RANDOM, Strategy.ALTERNATE)), st.integers(0, 10**6))
+def test_random_and_alternate_loads_differ_by_at_most_one(args, image):
+    strategy, n, hw, seed, index = args
+    loads = make_assignment(strategy, n, hw, seed, index).loads(image)
+    assert loads.max() - loads.min() <= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(layer(strategies=(Strategy.IMAGE,)))
+def test_image_tiling_cuts_contiguous_balanced_blocks(args):
+    _, n, (h, w), seed, index = args
+    owner = make_assignment(Strategy.IMAGE, n, (h, w), seed, index).replica_of(0).reshape(h, w)
+    grid = near_square_factors(n, h, w)
+    for r in range(n):
+        rows, cols = np.nonzero(owner == r)
+        if grid is None:  # raster strips: one contiguous run of raster indices
+            flat = np.flatnonzero(owner.reshape(-1) == r)
+            assert flat.size and (np.diff(flat) == 1).all()
+        else:  # a filled rectangle within one band of the grid
+            assert rows.size == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+            assert rows.max() - rows.min() + 1 <= -(-h // grid[0]) and cols.max() - cols.min() + 1 <= -(-w // grid[1])
+    loads = np.bincount(owner.reshape(-1), minlength=n)
+    if grid is None or (h % grid[0] == 0 and w % grid[1] == 0):
+        assert loads.max() - loads.min() <= 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes, st.data())
+def test_alternate_neighbours_are_on_different_replicas(hw, data):
+    h, w = hw
+    n = data.draw(st.integers(2, max(2, min(h * w, 64))))
+    if n > h * w:
+        return
+    owner = make_assignment(Strategy.ALTERNATE, n, hw, 0, 0).replica_of(0).reshape(h, w)
+    assert (owner[:, 1:] != owner[:, :-1]).all()
+    assert (owner[1:, :] != owner[:-1, :]).all()
+
+
+def test_random_tiling_is_redrawn_per_image_and_reproducible():
+    a = make_assignment(Strategy.RANDOM, 16, (32, 32), seed=5, layer_index=0)
+    b = make_assignment(Strategy.RANDOM, 16, (32, 32), seed=5, layer_index=0)
+    assert (a.replica_of(3) == b.replica_of(3)).all()
+    assert (a.replica_of(3) != a.replica_of(4)).any()
+    assert (a.replica_of(3) != make_assignment(Strategy.RANDOM, 16, (32, 32), 6, 0).replica_of(3)).any()
+    assert (a.replica_of(3) != make_assignment(Strategy.RANDOM, 16, (32, 32), 5, 1).replica_of(3)).any()
+    # a uniform random assignment: each patch lands on each replica equally often over images
+    counts = np.zeros((1024, 16))
+    for image in range(400):
+        counts[np.arange(1024), a.replica_of(image)] += 1
+    assert abs(counts.mean() - 25) < 1e-9 and counts.std() < 8
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes, st.data())
+def test_perforated_computes_ceil_p_over_n_and_fills_from_nearest(hw, data):
+    h, w = hw
+    n = data.draw(st.integers(1, h * w))
+    a = make_assignment(Strategy.PERFORATED, n, hw, 0, 0)
+    owner = a.replica_of(0)
+    computed = np.flatnonzero(owner == 0)
+    if n == 1:
+        assert computed.size == h * w
+        return
+    assert computed.size == -(-(h * w) // n) and set(np.unique(owner)) <= {-1, 0}
+    assert set(a.fill_from.tolist()) <= set(computed.tolist())
+    assert (a.fill_from[computed] == computed).all()
+    ci, cj = np.divmod(computed, w)
+    for p in range(h * w):
+        i, j = divmod(p, w)
+        best = ((ci - i) ** 2 + (cj - j) ** 2).min()
+        fi, fj = divmod(int(a.fill_from[p]), w)
+        assert (fi - i) ** 2 + (fj - j) ** 2 == best
