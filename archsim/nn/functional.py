@@ -1,0 +1,141 @@
+"""Network operations as pure numpy functions, each forward with its backward.
+
+Feature maps are NCHW. Convolutions are lowered by im2col to the kernel-matrix layout
+the compiler maps onto tiles: patch rows ordered (c_in, ki, kj), so a conv weight
+(c_out, c_in, k, k) becomes K = W.reshape(c_out, -1).T, with the bias as an extra row
+driven by a constant 1. Functions keep the input dtype (float32 in use, float64 in the
+gradient checks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def pad_hw(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+
+
+def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def windows(x: np.ndarray, kernel: int, stride: int, padding: int, value: float = 0.0) -> np.ndarray:
+    """A strided view (B, C, oh, ow, k, k) of every k x k window (no copy)."""
+    view = sliding_window_view(pad_hw(x, padding, value), (kernel, kernel), axis=(2, 3))
+    return view[:, :, ::stride, ::stride]
+
+
+def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """Patches (B, P, C*k*k) in raster order of the output positions."""
+    b, c = x.shape[:2]
+    win = windows(x, kernel, stride, padding)
+    oh, ow = win.shape[2:4]
+    return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(b, oh * ow, c * kernel * kernel)
+
+
+def col2im(cols: np.ndarray, shape: tuple[int, ...], kernel: int, stride: int, padding: int) -> np.ndarray:
+    """Adjoint of im2col: sum every patch gradient back onto the input positions."""
+    b, c, h, w = shape
+    oh, ow = out_size(h, kernel, stride, padding), out_size(w, kernel, stride, padding)
+    cols = cols.reshape(b, oh, ow, c, kernel, kernel)
+    out = np.zeros((b, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    for ki in range(kernel):
+        for kj in range(kernel):
+            out[:, :, ki:ki + stride * oh:stride, kj:kj + stride * ow:stride] += \
+                cols[:, :, :, :, ki, kj].transpose(0, 3, 1, 2)
+    return out[:, :, padding:padding + h, padding:padding + w] if padding else out
+
+
+def kernel_matrix(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """K (rows, c_out) of a conv (c_out, c_in, k, k) or linear (out, in) weight, bias row last."""
+    k = weight.reshape(weight.shape[0], -1).T
+    return np.vstack([k, bias[None, :]]) if bias is not None else k
+
+
+def with_bias_input(patches: np.ndarray) -> np.ndarray:
+    """Append the constant-1 input that drives the bias row."""
+    ones = np.ones(patches.shape[:-1] + (1,), dtype=patches.dtype)
+    return np.concatenate([patches, ones], axis=-1)
+
+
+def maxpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int):
+    win = windows(x, kernel, stride, padding, value=-np.inf)
+    b, c, oh, ow = win.shape[:4]
+    flat = win.reshape(b, c, oh, ow, kernel * kernel)
+    arg = flat.argmax(axis=-1)
+    y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    return y, arg
+
+
+def maxpool_backward(dy: np.ndarray, arg: np.ndarray, shape, kernel: int, stride: int, padding: int):
+    b, c, h, w = shape
+    oh, ow = dy.shape[2:]
+    dx = np.zeros((b, c, h + 2 * padding, w + 2 * padding), dtype=dy.dtype)
+    for ki in range(kernel):
+        for kj in range(kernel):
+            dx[:, :, ki:ki + stride * oh:stride, kj:kj + stride * ow:stride] += dy * (arg == ki * kernel + kj)
+    return dx[:, :, padding:padding + h, padding:padding + w] if padding else dx
+
+
+def avgpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
+    """Average over k x k windows; padded positions count as zeros (count_include_pad)."""
+    return windows(x, kernel, stride, padding).mean(axis=(-2, -1))
+
+
+def avgpool_backward(dy: np.ndarray, shape, kernel: int, stride: int, padding: int) -> np.ndarray:
+    b, c, h, w = shape
+    oh, ow = dy.shape[2:]
+    dx = np.zeros((b, c, h + 2 * padding, w + 2 * padding), dtype=dy.dtype)
+    share = dy / (kernel * kernel)
+    for ki in range(kernel):
+        for kj in range(kernel):
+            dx[:, :, ki:ki + stride * oh:stride, kj:kj + stride * ow:stride] += share
+    return dx[:, :, padding:padding + h, padding:padding + w] if padding else dx
+
+
+def batchnorm_forward(x, gamma, beta, mean, var, eps: float, train: bool, momentum: float = 0.1):
+    """Per-channel normalisation; in training uses batch statistics and returns updated running ones."""
+    axes = (0, 2, 3) if x.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
+    if train:
+        mu = x.mean(axis=axes)
+        sigma2 = x.var(axis=axes)
+        n = x.size / x.shape[1]
+        new_mean = (1 - momentum) * mean + momentum * mu
+        new_var = (1 - momentum) * var + momentum * sigma2 * n / max(n - 1, 1)
+    else:
+        mu, sigma2, new_mean, new_var = mean, var, mean, var
+    inv = 1.0 / np.sqrt(sigma2 + eps)
+    xhat = (x - mu.reshape(shape)) * inv.reshape(shape)
+    y = xhat * gamma.reshape(shape) + beta.reshape(shape)
+    return y.astype(x.dtype, copy=False), (xhat, inv, gamma, train), new_mean, new_var
+
+
+def batchnorm_backward(dy, cache):
+    xhat, inv, gamma, train = cache
+    axes = (0, 2, 3) if dy.ndim == 4 else (0,)
+    shape = (1, -1, 1, 1) if dy.ndim == 4 else (1, -1)
+    dgamma = (dy * xhat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes)
+    dxhat = dy * gamma.reshape(shape)
+    if not train:
+        return dxhat * inv.reshape(shape), dgamma, dbeta
+    n = dy.size / dy.shape[1]
+    dx = (inv.reshape(shape) / n) * (n * dxhat - dxhat.sum(axis=axes).reshape(shape)
+                                     - xhat * (dxhat * xhat).sum(axis=axes).reshape(shape))
+    return dx, dgamma, dbeta
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean cross-entropy and its gradient with respect to the logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = logits.shape[0]
+    loss = -logp[np.arange(n), labels].mean()
+    grad = np.exp(logp)
+    grad[np.arange(n), labels] -= 1
+    return float(loss), grad / n

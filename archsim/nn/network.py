@@ -1,0 +1,279 @@
+"""Execute a compiled Program's network graph in numpy: forward, backward, parameters.
+
+Conv and linear layers follow the Program's mapping exactly: each image's patches are
+divided among the layer's replicas by its Assignment (random tiling redraws per image
+id), each replica multiplies its own patches with its own kernel matrix, and
+perforated layers compute only their assigned patches and copy the rest from the
+nearest computed one. The per-replica product is pluggable (`ReplicaProduct`), so the
+analog model runs the same path with programmed tiles in place of a float GEMM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from archsim.compiler.program import LayerPlan, Program
+from archsim.nn import functional as F
+
+Params = dict[str, np.ndarray]
+
+
+class ReplicaProduct(Protocol):
+    """Computes the outputs (N, C) of `replica` of layer `plan` for its patches (N, R)."""
+
+    def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray: ...
+
+
+def digital_product(plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    return patches @ kernel
+
+
+def param_shapes(program: Program, replicated: bool = False) -> dict[str, tuple[int, ...]]:
+    """Parameter names and shapes; `replicated` gives replicated layers one weight per replica."""
+    shapes = {}
+    for plan in program.layers:
+        spec, name = plan.spec, plan.name
+        if plan.op == "conv2d":
+            w = (spec.out_channels, plan.in_shapes[0][0], spec.kernel, spec.kernel)
+        elif plan.op == "linear":
+            w = (spec.out_features, plan.in_shapes[0][0])
+        elif plan.op == "batchnorm":
+            for p in ("gamma", "beta", "mean", "var"):
+                shapes[f"{name}.{p}"] = (plan.out_shape[0],)
+            continue
+        else:
+            continue
+        n = plan.analog.replicas if plan.analog else 1
+        shapes[f"{name}.weight"] = (n, *w) if replicated and n > 1 else w
+        if spec.bias:
+            shapes[f"{name}.bias"] = (n, w[0]) if replicated and n > 1 else (w[0],)
+    return shapes
+
+
+def init_params(program: Program, rng: np.random.Generator, replicated: bool = False,
+                dtype=np.float32) -> Params:
+    """He-normal weights (fan-in), zero biases, identity batch norm."""
+    params = {}
+    for key, shape in param_shapes(program, replicated).items():
+        name, kind = key.rsplit(".", 1)
+        if kind == "weight":
+            fan_in = int(np.prod(shape[-3:])) if program.layer(name).op == "conv2d" else shape[-1]
+            params[key] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+        elif kind in ("gamma", "var"):
+            params[key] = np.ones(shape, dtype)
+        else:
+            params[key] = np.zeros(shape, dtype)
+    return params
+
+
+@dataclass
+class Tape:
+    """What the forward pass keeps for the backward pass."""
+
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    caches: dict[str, tuple] = field(default_factory=dict)
+    running: dict[str, np.ndarray] = field(default_factory=dict)  # updated batch-norm statistics
+
+
+def _digital_biases(plan: LayerPlan, params: Params, bias_row: bool) -> list[np.ndarray] | None:
+    """Per-replica biases added by the digital unit (None when the bias is an array row)."""
+    bias = params.get(f"{plan.name}.bias")
+    if bias is None or bias_row:
+        return None
+    n = plan.analog.replicas if plan.analog else 1
+    return [bias] * n if bias.ndim == 1 else list(bias)
+
+
+def replica_owner(plan: LayerPlan, image_ids: np.ndarray) -> np.ndarray:
+    """(B, P) replica computing each patch of each image (-1: not computed)."""
+    a = plan.analog.assignment
+    if a.fixed is not None:
+        return np.broadcast_to(a.fixed, (len(image_ids), a.patches))
+    return np.stack([a.replica_of(int(i)) for i in image_ids])
+
+
+def _kernels(plan: LayerPlan, params: Params) -> list[np.ndarray]:
+    """One kernel matrix per replica (shared weights give the same matrix to every replica)."""
+    w = params[f"{plan.name}.weight"]
+    b = params.get(f"{plan.name}.bias")
+    n = plan.analog.replicas if plan.analog else 1
+    ndim = 4 if plan.op == "conv2d" else 2
+    with_bias = b is not None and (plan.analog is None or plan.analog.bias_row)
+    if w.ndim == ndim:
+        return [F.kernel_matrix(w, b if with_bias else None)] * n
+    return [F.kernel_matrix(w[r], b[r] if with_bias else None) for r in range(n)]
+
+
+class Network:
+    """The network of a Program, executable forward and backward in numpy."""
+
+    def __init__(self, program: Program, product: ReplicaProduct = digital_product):
+        self.program = program
+        self.product = product
+        self.consumers: dict[str, list[str]] = {}
+        for plan in program.layers:
+            for src in plan.inputs:
+                self.consumers.setdefault(src, []).append(plan.name)
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, params: Params, x: np.ndarray, image_ids: np.ndarray | None = None,
+                train: bool = False, keep: bool = False) -> tuple[np.ndarray, Tape]:
+        """Logits for a batch x (B, C, H, W); `image_ids` key random tiling (default 0..B-1)."""
+        if image_ids is None:
+            image_ids = np.arange(len(x))
+        tape = Tape()
+        values = {"input": x}
+        remaining = {name: len(c) for name, c in self.consumers.items()}
+        for plan in self.program.layers:
+            ins = [values[i] for i in plan.inputs]
+            values[plan.name] = self._forward_layer(plan, params, ins, image_ids, train, tape)
+            if not (train or keep):  # free activations nobody needs any more
+                for src in plan.inputs:
+                    remaining[src] -= 1
+                    if remaining[src] == 0 and src != "input":
+                        values.pop(src, None)
+        if train or keep:
+            tape.values = values
+        return values[self.program.layers[-1].name], tape
+
+    def _forward_layer(self, plan, params, ins, image_ids, train, tape):
+        spec, x = plan.spec, ins[0]
+        if plan.op in ("conv2d", "linear"):
+            y, cache = self._matrix_forward(plan, params, x, image_ids)
+            tape.caches[plan.name] = cache
+            return y
+        if plan.op == "relu":
+            return np.maximum(x, 0)
+        if plan.op == "maxpool":
+            y, arg = F.maxpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding)
+            tape.caches[plan.name] = (arg, x.shape)
+            return y
+        if plan.op == "avgpool":
+            tape.caches[plan.name] = (x.shape,)
+            return F.avgpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding)
+        if plan.op == "batchnorm":
+            n = plan.name
+            y, cache, mean, var = F.batchnorm_forward(x, params[f"{n}.gamma"], params[f"{n}.beta"],
+                                                      params[f"{n}.mean"], params[f"{n}.var"], spec.eps, train)
+            tape.caches[n] = cache
+            if train:
+                tape.running[f"{n}.mean"], tape.running[f"{n}.var"] = mean, var
+            return y
+        if plan.op == "add":
+            return sum(ins[1:], ins[0])
+        if plan.op == "flatten":
+            return x.reshape(len(x), -1)
+        raise ValueError(f"unknown op {plan.op}")
+
+    def _patches(self, plan, x):
+        if plan.op == "conv2d":
+            s = plan.spec
+            return F.im2col(x, s.kernel, s.stride, s.padding)
+        return x[:, None, :]
+
+    def _matrix_forward(self, plan, params, x, image_ids):
+        patches = self._patches(plan, x)
+        kernels = _kernels(plan, params)
+        bias_row = kernels[0].shape[0] == patches.shape[-1] + 1
+        if bias_row:
+            patches = F.with_bias_input(patches)
+        b, p, r = patches.shape
+        flat = patches.reshape(b * p, r)
+        c = kernels[0].shape[1]
+        biases = _digital_biases(plan, params, bias_row)
+        if plan.analog is None:
+            owner, out = None, flat @ kernels[0]
+        else:
+            owner = replica_owner(plan, image_ids).reshape(-1)
+            out = np.zeros((b * p, c), dtype=flat.dtype)
+            for rep in range(plan.analog.replicas):
+                rows = np.flatnonzero(owner == rep)
+                if rows.size:
+                    out[rows] = self.product(plan, rep, flat[rows], kernels[rep])
+                    if biases is not None:
+                        out[rows] += biases[rep]
+        out = out.reshape(b, p, c)
+        fill = plan.analog.assignment.fill_from if plan.analog else None
+        if fill is not None:
+            out = out[:, fill]
+        y = out.transpose(0, 2, 1).reshape(b, c, *plan.out_shape[1:]) if plan.op == "conv2d" else out[:, 0]
+        return y, (patches, owner, kernels, x.shape, bias_row)
+
+    # -- backward ------------------------------------------------------------------------------
+    def backward(self, params: Params, tape: Tape, dlogits: np.ndarray) -> Params:
+        """Gradients of every parameter given d(loss)/d(logits)."""
+        grads: Params = {}
+        upstream = {self.program.layers[-1].name: dlogits}
+        for plan in reversed(self.program.layers):
+            dy = upstream.pop(plan.name, None)
+            if dy is None:
+                continue
+            dins = self._backward_layer(plan, params, tape, dy, grads)
+            for src, d in zip(plan.inputs, dins):
+                if src == "input" or d is None:
+                    continue
+                upstream[src] = upstream[src] + d if src in upstream else d
+        return grads
+
+    def _backward_layer(self, plan, params, tape, dy, grads):
+        spec, name = plan.spec, plan.name
+        x = tape.values[plan.inputs[0]]
+        if plan.op in ("conv2d", "linear"):
+            return [self._matrix_backward(plan, params, tape.caches[name], dy, grads)]
+        if plan.op == "relu":
+            return [dy * (x > 0)]
+        if plan.op == "maxpool":
+            arg, shape = tape.caches[name]
+            return [F.maxpool_backward(dy, arg, shape, spec.kernel, spec.stride or spec.kernel, spec.padding)]
+        if plan.op == "avgpool":
+            return [F.avgpool_backward(dy, x.shape, spec.kernel, spec.stride or spec.kernel, spec.padding)]
+        if plan.op == "batchnorm":
+            dx, dgamma, dbeta = F.batchnorm_backward(dy, tape.caches[name])
+            grads[f"{name}.gamma"], grads[f"{name}.beta"] = dgamma, dbeta
+            return [dx]
+        if plan.op == "add":
+            return [dy] * len(plan.inputs)
+        if plan.op == "flatten":
+            return [dy.reshape(x.shape)]
+        raise ValueError(f"unknown op {plan.op}")
+
+    def _matrix_backward(self, plan, params, cache, dy, grads):
+        patches, owner, kernels, x_shape, bias_row = cache
+        b, p, r = patches.shape
+        c = kernels[0].shape[1]
+        dout = dy.reshape(b, c, p).transpose(0, 2, 1) if plan.op == "conv2d" else dy[:, None, :]
+        fill = plan.analog.assignment.fill_from if plan.analog else None
+        if fill is not None:  # each copied output sends its gradient to its source patch
+            summed = np.zeros_like(dout)
+            np.add.at(summed, (slice(None), fill), dout)
+            dout = summed
+        flat, dflat = patches.reshape(b * p, r), dout.reshape(b * p, c)
+        groups = [np.arange(b * p)] if owner is None else \
+            [np.flatnonzero(owner == rep) for rep in range(plan.analog.replicas)]
+        dpatches = np.zeros_like(flat)
+        dkernels, dbiases = [], []
+        for rep, rows in enumerate(groups):
+            dkernels.append(flat[rows].T @ dflat[rows])
+            dbiases.append(dflat[rows].sum(axis=0))
+            dpatches[rows] = dflat[rows] @ kernels[rep].T
+        w = params[f"{plan.name}.weight"]
+        bias = params.get(f"{plan.name}.bias")
+        ndim = 4 if plan.op == "conv2d" else 2
+        shared = w.ndim == ndim
+        if shared:  # one weight for every replica: its gradient sums over them
+            dkernels, dbiases = [sum(dkernels)], [sum(dbiases)]
+        dws = [(dk[:-1] if bias_row else dk).T.reshape(w.shape[-ndim:]) for dk in dkernels]
+        grads[f"{plan.name}.weight"] = dws[0] if shared else np.stack(dws)
+        if bias is not None:
+            dbs = [dk[-1] for dk in dkernels] if bias_row else dbiases
+            grads[f"{plan.name}.bias"] = dbs[0] if shared else np.stack(dbs)
+        if bias_row:
+            dpatches = dpatches[:, :-1]
+        dpatches = dpatches.reshape(b, p, -1)
+        if plan.op == "conv2d":
+            s = plan.spec
+            return F.col2im(dpatches, x_shape, s.kernel, s.stride, s.padding)
+        return dpatches[:, 0]
