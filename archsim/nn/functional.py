@@ -41,12 +41,12 @@ def col2im(cols: np.ndarray, shape: tuple[int, ...], kernel: int, stride: int, p
     """Adjoint of im2col: sum every patch gradient back onto the input positions."""
     b, c, h, w = shape
     oh, ow = out_size(h, kernel, stride, padding), out_size(w, kernel, stride, padding)
-    cols = cols.reshape(b, oh, ow, c, kernel, kernel)
+    # one transposing copy makes every (ki, kj) slice contiguous for the adds below
+    cols = np.ascontiguousarray(cols.reshape(b, oh, ow, c, kernel, kernel).transpose(4, 5, 0, 3, 1, 2))
     out = np.zeros((b, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
     for ki in range(kernel):
         for kj in range(kernel):
-            out[:, :, ki:ki + stride * oh:stride, kj:kj + stride * ow:stride] += \
-                cols[:, :, :, :, ki, kj].transpose(0, 3, 1, 2)
+            out[:, :, ki:ki + stride * oh:stride, kj:kj + stride * ow:stride] += cols[ki, kj]
     return out[:, :, padding:padding + h, padding:padding + w] if padding else out
 
 

@@ -22,13 +22,18 @@ Params = dict[str, np.ndarray]
 
 
 class ReplicaProduct(Protocol):
-    """Computes the outputs (N, C) of `replica` of layer `plan` for its patches (N, R)."""
+    """Computes the outputs (N, C) of `replica` of layer `plan` for its patches (N, R).
+
+    `kernel` is (R, C), or (R + 1, C) when its last row is the bias row, which the
+    array drives with a constant input of 1.
+    """
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray: ...
 
 
 def digital_product(plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    return patches @ kernel
+    r = patches.shape[1]
+    return patches @ kernel[:r] + kernel[r] if kernel.shape[0] == r + 1 else patches @ kernel
 
 
 def param_shapes(program: Program, replicated: bool = False) -> dict[str, tuple[int, ...]]:
@@ -87,6 +92,21 @@ def _digital_biases(plan: LayerPlan, params: Params, bias_row: bool) -> list[np.
     return [bias] * n if bias.ndim == 1 else list(bias)
 
 
+def _group_by_replica(owner: np.ndarray, replicas: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Row order that sorts patches by replica (uncomputed patches left out), and each
+    replica's [lo, hi) range in that order."""
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner[owner >= 0], minlength=replicas)
+    order = order[len(owner) - int(counts.sum()):]
+    ends = np.cumsum(counts)
+    return order, [(int(e - n), int(e)) for e, n in zip(ends, counts)]
+
+
+def _with_bias_grad(dk: np.ndarray, dout: np.ndarray, bias_row: bool) -> np.ndarray:
+    """Append the bias row's gradient (its input is the constant 1) to a kernel gradient."""
+    return np.vstack([dk, dout.sum(axis=0)[None, :]]) if bias_row else dk
+
+
 def replica_owner(plan: LayerPlan, image_ids: np.ndarray) -> np.ndarray:
     """(B, P) replica computing each patch of each image (-1: not computed)."""
     a = plan.analog.assignment
@@ -105,6 +125,23 @@ def _kernels(plan: LayerPlan, params: Params) -> list[np.ndarray]:
     if w.ndim == ndim:
         return [F.kernel_matrix(w, b if with_bias else None)] * n
     return [F.kernel_matrix(w[r], b[r] if with_bias else None) for r in range(n)]
+
+
+CHUNK_BYTES = 16 * 2**20  # keep large temporaries below glibc's 32 MiB mmap threshold: far faster here
+
+
+def images_per_chunk(program: Program, budget: int = CHUNK_BYTES) -> int:
+    """How many images to process at once so the largest patch matrix stays within `budget` bytes."""
+    largest = 1
+    for plan in program.layers:
+        size = 1
+        for s in plan.out_shape:
+            size *= s
+        if plan.op == "conv2d":
+            k = plan.spec.kernel
+            size = max(size, plan.out_shape[1] * plan.out_shape[2] * k * k * plan.in_shapes[0][0])
+        largest = max(largest, size * 4)
+    return max(1, budget // largest)
 
 
 class Network:
@@ -177,30 +214,33 @@ class Network:
     def _matrix_forward(self, plan, params, x, image_ids):
         patches = self._patches(plan, x)
         kernels = _kernels(plan, params)
-        bias_row = kernels[0].shape[0] == patches.shape[-1] + 1
-        if bias_row:
-            patches = F.with_bias_input(patches)
         b, p, r = patches.shape
+        bias_row = kernels[0].shape[0] == r + 1
         flat = patches.reshape(b * p, r)
         c = kernels[0].shape[1]
         biases = _digital_biases(plan, params, bias_row)
-        if plan.analog is None:
-            owner, out = None, flat @ kernels[0]
+        shared = all(k is kernels[0] for k in kernels) and biases is None
+        if plan.analog is None or (shared and self.product is digital_product):
+            groups, out = None, digital_product(plan, 0, flat, kernels[0])  # one GEMM, no grouping
         else:
-            owner = replica_owner(plan, image_ids).reshape(-1)
-            out = np.zeros((b * p, c), dtype=flat.dtype)
-            for rep in range(plan.analog.replicas):
-                rows = np.flatnonzero(owner == rep)
-                if rows.size:
-                    out[rows] = self.product(plan, rep, flat[rows], kernels[rep])
+            groups = _group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
+            order, bounds = groups
+            grouped = flat[order]  # patches sorted by replica: each replica's rows are contiguous
+            out_sorted = np.empty((len(order), c), dtype=flat.dtype)
+            for rep, (lo, hi) in enumerate(bounds):
+                if hi > lo:
+                    out_sorted[lo:hi] = self.product(plan, rep, grouped[lo:hi], kernels[rep])
                     if biases is not None:
-                        out[rows] += biases[rep]
+                        out_sorted[lo:hi] += biases[rep]
+            out = np.zeros((b * p, c), dtype=flat.dtype)
+            out[order] = out_sorted
+            groups = (order, bounds, grouped)
         out = out.reshape(b, p, c)
         fill = plan.analog.assignment.fill_from if plan.analog else None
         if fill is not None:
             out = out[:, fill]
         y = out.transpose(0, 2, 1).reshape(b, c, *plan.out_shape[1:]) if plan.op == "conv2d" else out[:, 0]
-        return y, (patches, owner, kernels, x.shape, bias_row)
+        return y, (flat, groups, kernels, x.shape, bias_row, (b, p))
 
     # -- backward ------------------------------------------------------------------------------
     def backward(self, params: Params, tape: Tape, dlogits: np.ndarray) -> Params:
@@ -241,8 +281,8 @@ class Network:
         raise ValueError(f"unknown op {plan.op}")
 
     def _matrix_backward(self, plan, params, cache, dy, grads):
-        patches, owner, kernels, x_shape, bias_row = cache
-        b, p, r = patches.shape
+        flat, groups, kernels, x_shape, bias_row, (b, p) = cache
+        r = flat.shape[1]
         c = kernels[0].shape[1]
         dout = dy.reshape(b, c, p).transpose(0, 2, 1) if plan.op == "conv2d" else dy[:, None, :]
         fill = plan.analog.assignment.fill_from if plan.analog else None
@@ -250,15 +290,26 @@ class Network:
             summed = np.zeros_like(dout)
             np.add.at(summed, (slice(None), fill), dout)
             dout = summed
-        flat, dflat = patches.reshape(b * p, r), dout.reshape(b * p, c)
-        groups = [np.arange(b * p)] if owner is None else \
-            [np.flatnonzero(owner == rep) for rep in range(plan.analog.replicas)]
-        dpatches = np.zeros_like(flat)
+        dflat = dout.reshape(b * p, c)
+        need_dx = plan.inputs[0] != "input"
         dkernels, dbiases = [], []
-        for rep, rows in enumerate(groups):
-            dkernels.append(flat[rows].T @ dflat[rows])
-            dbiases.append(dflat[rows].sum(axis=0))
-            dpatches[rows] = dflat[rows] @ kernels[rep].T
+        if groups is None:
+            dkernels.append(_with_bias_grad(flat.T @ dflat, dflat, bias_row))
+            dbiases.append(dflat.sum(axis=0))
+            dpatches = dflat @ kernels[0][:r].T if need_dx else None
+        else:
+            order, bounds, grouped = groups
+            dsorted = dflat[order]
+            dgrouped = np.empty_like(grouped) if need_dx else None
+            for rep, (lo, hi) in enumerate(bounds):
+                seg = dsorted[lo:hi]
+                dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
+                dbiases.append(seg.sum(axis=0))
+                if need_dx:
+                    dgrouped[lo:hi] = seg @ kernels[rep][:r].T
+            if need_dx:
+                dpatches = np.zeros_like(flat)
+                dpatches[order] = dgrouped
         w = params[f"{plan.name}.weight"]
         bias = params.get(f"{plan.name}.bias")
         ndim = 4 if plan.op == "conv2d" else 2
@@ -270,8 +321,8 @@ class Network:
         if bias is not None:
             dbs = [dk[-1] for dk in dkernels] if bias_row else dbiases
             grads[f"{plan.name}.bias"] = dbs[0] if shared else np.stack(dbs)
-        if bias_row:
-            dpatches = dpatches[:, :-1]
+        if not need_dx:
+            return None
         dpatches = dpatches.reshape(b, p, -1)
         if plan.op == "conv2d":
             s = plan.spec
