@@ -111,6 +111,59 @@ def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
     return directory, summary
 
 
+def load_data(specs: Specs, split: str, limit: int | None = None):
+    """The workload's dataset split, checked against the network's input and output."""
+    from archsim.data import load_dataset
+    from archsim.errors import DataError
+    w = specs.workload
+    if w.dataset is None:
+        raise DataError(f"workload '{w.name}' names no dataset; add e.g. `dataset: {{name: fashion-mnist}}`")
+    data = load_dataset(w.dataset.name, split, path=w.dataset.path, base_dir=w.base_dir, limit=limit)
+    if tuple(data.images.shape[1:]) != tuple(w.input.shape):
+        raise DataError(f"dataset {data.name} has images of shape {list(data.images.shape[1:])} but workload "
+                        f"'{w.name}' expects input.shape {list(w.input.shape)}")
+    classes = w.layers[-1].out_features if w.layers[-1].op == "linear" else None
+    if classes is not None and classes != data.classes:
+        raise DataError(f"dataset {data.name} has {data.classes} classes but the last layer of workload "
+                        f"'{w.name}' has {classes} outputs")
+    return data
+
+
+def train(workload=None, hardware=None, settings=None, sets: Iterable[str] = (), out: str | Path | None = None,
+          resume: bool = False, progress=None) -> tuple[Path, dict]:
+    """`archsim train`: digital training on the workload's dataset; writes weights.npz,
+    a checkpoint after every epoch (continued with `resume`), history.json and summary.json."""
+    from archsim.nn.checkpoint import load_checkpoint, save_checkpoint
+    from archsim.data.weights import save_weights
+    from archsim.nn import train as trainer
+    specs = load_specs(workload, hardware, settings, sets)
+    program = compile_specs(specs)
+    cfg = specs.run.train
+    train_set = load_data(specs, "train", cfg.train_limit or None)
+    test_set = load_data(specs, "test")
+    directory = Path(out or specs.run.out or Path("reports") / f"{specs.workload.name}-{specs.hardware.name}-train")
+    directory.mkdir(parents=True, exist_ok=True)
+    ckpt = directory / "checkpoint.npz"
+    state = load_checkpoint(ckpt, specs) if resume and ckpt.exists() else None
+    meta = {"workload": specs.workload.name, "hardware": specs.hardware.name, "seed": specs.run.seed,
+            "archsim_version": __version__, "train": to_plain(cfg), "train_data": train_set.origin,
+            "test_data": test_set.origin}
+
+    def checkpoint(st):
+        save_checkpoint(ckpt, st, meta)
+        _write_json(directory / "history.json", {"history": st.history})
+
+    state = trainer.train(program, train_set.images, train_set.labels, test_set.images, test_set.labels,
+                          cfg, specs.run.seed, state=state, progress=progress, checkpoint=checkpoint)
+    final = state.history[-1] if state.history else {}
+    summary = {**meta, "epochs": state.epoch, "test_accuracy": final.get("test_accuracy"),
+               "train_loss": final.get("train_loss"), "test_images": len(test_set.labels),
+               "train_images": len(train_set.labels)}
+    save_weights(directory / "weights.npz", state.params, summary)
+    _write_json(directory / "summary.json", summary)
+    return directory, summary
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")

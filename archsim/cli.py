@@ -48,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_args(p, workload_required=True)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
 
+    p = sub.add_parser("train", help="train a workload's network on its dataset (digital, numpy)")
+    _add_spec_args(p, workload_required=True)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (run setting train.epochs)")
+    p.add_argument("--lr", type=float, default=None, help="initial learning rate (train.lr)")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (train.batch_size)")
+    p.add_argument("--out", "-o", default=None, metavar="DIR",
+                   help="output directory (default: reports/<workload>-<hardware>-train)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
+
     p = sub.add_parser("validate", help="check spec files; exit 0 if all are valid, 2 otherwise")
     p.add_argument("files", nargs="+", metavar="FILE")
 
@@ -72,6 +81,38 @@ def _cmd_plan(args) -> int:
     else:
         from archsim.report import plan_text
         print(plan_text(summary))
+    return 0
+
+
+class Progress:
+    """One updating line on a terminal; only finished epochs otherwise (logs stay readable)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, event: dict) -> None:
+        if "epoch_done" in event:
+            r = event["epoch_done"]
+            end = "\r\033[K" if self.tty else ""
+            print(f"{end}epoch {r['epoch']}: train loss {r['train_loss']:.4f}, train accuracy "
+                  f"{r['train_accuracy']:.2%}, test accuracy {r['test_accuracy']:.2%}", file=self.stream, flush=True)
+        elif self.tty:
+            print(f"\repoch {event['epoch']}/{event['epochs']}  step {event['step']}/{event['steps']}  "
+                  f"loss {event['loss']:.4f}", end="", file=self.stream, flush=True)
+
+
+def _cmd_train(args) -> int:
+    from archsim import api
+    sets = list(args.sets)
+    for flag, key in (("epochs", "train.epochs"), ("lr", "train.lr"), ("batch_size", "train.batch_size")):
+        if getattr(args, flag) is not None:
+            sets.append(f"run.{key}={getattr(args, flag)}")
+    directory, summary = api.train(args.workload, args.hardware, args.settings, sets, args.out,
+                                   resume=args.resume, progress=Progress())
+    print(f"{summary['workload']}: test accuracy {summary['test_accuracy']:.2%} after {summary['epochs']} epochs "
+          f"({summary['test_images']} test images)")
+    print(f"weights written to {directory}/weights.npz")
     return 0
 
 
@@ -104,7 +145,7 @@ def _cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "validate": _cmd_validate, "list": _cmd_list}
+COMMANDS = {"run": _cmd_run, "plan": _cmd_plan, "train": _cmd_train, "validate": _cmd_validate, "list": _cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,9 @@ FORBIDDEN = {"spec": ("compiler", "engine", "devices", "nn", "report", "api", "c
              "kernels": ("spec", "compiler", "engine", "devices", "nn", "report", "api", "cli"),
              "compiler": ("engine", "devices", "nn", "report", "api", "cli", "kernels"),
              "engine": ("devices", "nn", "report", "api", "cli"),
-             "devices": ("engine", "nn", "report", "api", "cli", "compiler")}
+             "devices": ("engine", "nn", "report", "api", "cli", "compiler"),
+             "data": ("spec", "compiler", "engine", "devices", "nn", "report", "api", "cli", "kernels"),
+             "nn": ("engine", "report", "api", "cli")}
 
 
 def imports(path: Path):

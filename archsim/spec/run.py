@@ -20,6 +20,31 @@ class Fidelity(str, enum.Enum):
     AGGREGATED = "aggregated"  # one event per run of MVMs
 
 
+class Augment(str, enum.Enum):
+    AUTO = "auto"            # random crop and flip for 32x32 colour images, none otherwise
+    NONE = "none"
+    CROP_FLIP = "crop_flip"  # pad 4, random 32x32 crop, random horizontal flip
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings:
+    """Minibatch SGD with momentum (`archsim train`)."""
+
+    epochs: int = spec_field(10, doc="passes over the training set", ge=1)
+    batch_size: int = spec_field(64, doc="images per minibatch", ge=1)
+    lr: float = spec_field(0.01, doc="initial learning rate (cosine decay to 0)", gt=0)
+    momentum: float = spec_field(0.9, doc="SGD momentum", ge=0, lt=1)
+    weight_decay: float = spec_field(5e-4, doc="L2 penalty on conv/linear weights", ge=0)
+    replicated: bool = spec_field(True, doc="RAPA: every replica of a layer has its own weights, "
+                                            "trained only on the patches assigned to it")
+    weight_noise: float = spec_field(0.0, doc="hardware-aware training: relative Gaussian weight noise "
+                                              "(sigma / max|W| per layer) injected in the forward pass", ge=0)
+    clip_sigma: float = spec_field(0.0, doc="clip weights to +-clip_sigma standard deviations "
+                                            "after each step (0: off)", ge=0)
+    augment: Augment = spec_field(Augment.AUTO, doc="data augmentation")
+    train_limit: int = spec_field(0, doc="use only the first N training images (0: all)", ge=0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
     """One seed drives every random draw of a run; the same seed gives the same numbers."""
@@ -32,3 +57,4 @@ class RunSettings:
     images: int = spec_field(4, doc="images streamed through the timing simulation", ge=1)
     inference_times: tuple[float, ...] = spec_field((3600.0,), doc="times after programming at which "
                                                     "accuracy is evaluated", unit=TIME, ge=0)
+    train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")

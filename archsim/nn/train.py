@@ -1,0 +1,155 @@
+"""Digital training in numpy: minibatch SGD with momentum, weight decay and cross-entropy.
+
+RAPA training (Rasch et al. 2019): a replicated layer holds one weight per replica and
+each replica is trained only on the patches the layer's Assignment gives it; random
+tiling redraws the assignment for every presentation of every image (image id =
+epoch * N + index). Hardware-aware training (Joshi et al. 2020) injects relative
+Gaussian weight noise in the forward pass (the gradient updates the clean weights) and
+optionally clips weights. Every random draw comes from the run's seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from archsim.compiler.program import Program
+from archsim.nn import functional as F
+from archsim.nn.network import Network, Params, images_per_chunk, init_params
+from archsim.rng import Stream, generator
+from archsim.spec.run import Augment, TrainSettings
+
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue training exactly where it stopped."""
+
+    params: Params
+    velocity: Params
+    epoch: int = 0                                     # epochs completed
+    history: list[dict] = field(default_factory=list)  # one record per completed epoch
+
+
+def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarray,
+             batch: int | None = None, id_offset: int = 0) -> float:
+    """Top-1 accuracy; image ids start at `id_offset` (random tiling draws per image id)."""
+    batch = batch or images_per_chunk(net.program)
+    correct = 0
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch]
+        ids = np.arange(start, start + len(x)) + id_offset
+        logits, _ = net.forward(params, x, ids)
+        correct += int((logits.argmax(axis=1) == labels[start:start + batch]).sum())
+    return correct / max(len(images), 1)
+
+
+def augment_batch(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random crop (4-pixel zero padding) and random horizontal flip, per image."""
+    b, c, h, w = x.shape
+    padded = F.pad_hw(x, 4)
+    oy, ox = rng.integers(0, 9, size=b), rng.integers(0, 9, size=b)
+    out = np.empty_like(x)
+    for i in range(b):
+        out[i] = padded[i, :, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
+    flip = rng.random(b) < 0.5
+    out[flip] = out[flip, :, :, ::-1]
+    return out
+
+
+def uses_augmentation(settings: TrainSettings, shape: tuple[int, ...]) -> bool:
+    if settings.augment is Augment.AUTO:
+        return shape[0] == 3 and shape[1] == shape[2] == 32
+    return settings.augment is Augment.CROP_FLIP
+
+
+def new_state(program: Program, seed: int, settings: TrainSettings) -> TrainState:
+    params = init_params(program, generator(seed, Stream.TRAINING, 0), replicated=settings.replicated)
+    return TrainState(params=params, velocity={k: np.zeros_like(v) for k, v in params.items()
+                                               if not k.endswith((".mean", ".var"))})
+
+
+def _noisy(params: Params, noise: float, rng: np.random.Generator) -> Params:
+    """Weights with relative Gaussian noise sigma = noise * max|W| per layer."""
+    out = dict(params)
+    for key, w in params.items():
+        if key.endswith(".weight"):
+            out[key] = (w + noise * np.abs(w).max() * rng.standard_normal(w.shape)).astype(w.dtype)
+    return out
+
+
+def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+          settings: TrainSettings, seed: int, state: TrainState | None = None,
+          progress: Progress | None = None, checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
+    """Train for `settings.epochs` (continuing `state` when given), evaluating after every epoch."""
+    net = Network(program)
+    state = state or new_state(program, seed, settings)
+    n = len(train_x)
+    steps_per_epoch = math.ceil(n / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    augment = uses_augmentation(settings, train_x.shape[1:])
+    chunk = images_per_chunk(program)
+    for epoch in range(state.epoch, settings.epochs):
+        order = generator(seed, Stream.DATA, epoch).permutation(n)
+        noise_rng = generator(seed, Stream.TRAINING, 1, epoch)
+        aug_rng = generator(seed, Stream.DATA, 1_000_000 + epoch)
+        losses, correct = [], 0
+        for step in range(steps_per_epoch):
+            idx = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+            x, y = train_x[idx], train_y[idx]
+            if augment:
+                x = augment_batch(x, aug_rng)
+            used = _noisy(state.params, settings.weight_noise, noise_rng) if settings.weight_noise else state.params
+            grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state)
+            lr = 0.5 * settings.lr * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step) / total_steps))
+            _sgd_step(state, grads, lr, settings)
+            losses.append(loss)
+            correct += hits
+            if progress:
+                progress({"epoch": epoch + 1, "epochs": settings.epochs, "step": step + 1,
+                          "steps": steps_per_epoch, "loss": float(np.mean(losses[-50:]))})
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_accuracy": correct / n,
+                  "test_accuracy": evaluate(net, state.params, test_x, test_y), "lr_end": lr}
+        state.history.append(record)
+        state.epoch = epoch + 1
+        if progress:
+            progress({"epoch_done": record})
+        if checkpoint:
+            checkpoint(state)
+    return state
+
+
+def _gradients(net: Network, params: Params, x, y, ids, chunk: int, state: TrainState):
+    """Mean-loss gradients of one minibatch, computed in chunks of images and summed exactly
+    (batch norm sees each chunk as its batch); returns (grads, loss, correct)."""
+    grads: Params = {}
+    loss, correct = 0.0, 0
+    for lo in range(0, len(x), chunk):
+        xs, ys = x[lo:lo + chunk], y[lo:lo + chunk]
+        logits, tape = net.forward(params, xs, ids[lo:lo + chunk], train=True)
+        part, dlogits = F.softmax_cross_entropy(logits, ys)
+        weight = len(xs) / len(x)
+        for key, g in net.backward(params, tape, dlogits * weight).items():
+            grads[key] = grads[key] + g if key in grads else g
+        state.params.update(tape.running)
+        loss += part * weight
+        correct += int((logits.argmax(axis=1) == ys).sum())
+    return grads, loss, correct
+
+
+def _sgd_step(state: TrainState, grads: Params, lr: float, settings: TrainSettings) -> None:
+    for key, g in grads.items():
+        w = state.params[key]
+        if key.endswith(".weight") and settings.weight_decay:
+            g = g + settings.weight_decay * w
+        v = state.velocity[key]
+        v *= settings.momentum
+        v += g
+        w -= (lr * v).astype(w.dtype)
+        if key.endswith(".weight") and settings.clip_sigma:
+            bound = settings.clip_sigma * w.std()
+            np.clip(w, -bound, bound, out=w)
