@@ -115,7 +115,7 @@ def replica_owner(plan: LayerPlan, image_ids: np.ndarray) -> np.ndarray:
     return np.stack([a.replica_of(int(i)) for i in image_ids])
 
 
-def _kernels(plan: LayerPlan, params: Params) -> list[np.ndarray]:
+def kernel_matrices(plan: LayerPlan, params: Params) -> list[np.ndarray]:
     """One kernel matrix per replica (shared weights give the same matrix to every replica)."""
     w = params[f"{plan.name}.weight"]
     b = params.get(f"{plan.name}.bias")
@@ -213,7 +213,7 @@ class Network:
 
     def _matrix_forward(self, plan, params, x, image_ids):
         patches = self._patches(plan, x)
-        kernels = _kernels(plan, params)
+        kernels = kernel_matrices(plan, params)
         b, p, r = patches.shape
         bias_row = kernels[0].shape[0] == r + 1
         flat = patches.reshape(b * p, r)

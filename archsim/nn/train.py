@@ -73,6 +73,10 @@ def new_state(program: Program, seed: int, settings: TrainSettings) -> TrainStat
                                                if not k.endswith((".mean", ".var"))})
 
 
+def replicated_layers(program: Program) -> set[str]:
+    return {p.name for p in program.analog_layers if p.analog.replicas > 1}
+
+
 def _noisy(params: Params, noise: float, rng: np.random.Generator) -> Params:
     """Weights with relative Gaussian noise sigma = noise * max|W| per layer."""
     out = dict(params)
@@ -93,6 +97,9 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
     total_steps = steps_per_epoch * settings.epochs
     augment = uses_augmentation(settings, train_x.shape[1:])
     chunk = images_per_chunk(program)
+    replica_scale = {k: float(v.shape[0]) for k, v in state.params.items()
+                     if k.rsplit(".", 1)[0] in replicated_layers(program) and v.ndim in (2, 5)
+                     and v.shape[0] == program.layer(k.rsplit(".", 1)[0]).analog.replicas > 1}
     for epoch in range(state.epoch, settings.epochs):
         order = generator(seed, Stream.DATA, epoch).permutation(n)
         noise_rng = generator(seed, Stream.TRAINING, 1, epoch)
@@ -105,6 +112,8 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
                 x = augment_batch(x, aug_rng)
             used = _noisy(state.params, settings.weight_noise, noise_rng) if settings.weight_noise else state.params
             grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state)
+            for key, scale in replica_scale.items():  # each replica sees 1/n of the patches
+                grads[key] = grads[key] * scale
             lr = 0.5 * settings.lr * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step) / total_steps))
             _sgd_step(state, grads, lr, settings)
             losses.append(loss)

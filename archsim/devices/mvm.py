@@ -1,0 +1,49 @@
+"""The noisy MVM of a programmed tile: every weight slice through the periphery kernel.
+
+A tile read (`TileRead.slices()`) holds P normalised slice matrices, their significance
+coefficients and the per-column output scale (weight scale x drift compensation). Each
+slice is one analog MVM with the spec's DAC, noise management, output noise, ADC and
+bound management (archsim.kernels.analog_mvm); the periphery combines the digitised
+slices: y = out_scale * sum_p coeff_p * y_p.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from archsim.devices.tile import AnalogSlices
+from archsim.kernels import analog_mvm
+from archsim.spec.devices import Representation
+from archsim.spec.hardware import BoundManagement, Tiles
+
+
+def periphery(tiles: Tiles) -> dict:
+    """Kernel arguments of a tile spec's periphery."""
+    n = tiles.noise
+    return {"dac_bits": tiles.dac.bits, "dac_range": tiles.dac.range, "adc_bits": tiles.adc.bits,
+            "adc_range": tiles.adc.range, "out_noise": n.out_noise, "w_noise": n.w_noise,
+            "noise_management": n.noise_management.value, "nm_constant": n.nm_constant,
+            "max_passes": n.max_passes if n.bound_management is BoundManagement.ITERATIVE else 1,
+            "input_slices": n.input_slices}
+
+
+def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """y (B, C) = x (B, R) through the tile, and the analog passes (B,) each vector took.
+
+    Slices stored in adjacent columns (bit-sliced, HIC) integrate in the same analog pass,
+    so a vector's passes are the most any slice needed; bi-scale slices are separate
+    passes (one per digital scale), so they add up. `counter` must differ between calls
+    with the same seed: slice p uses noise stream (seed, counter * P + p).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    args = periphery(tiles)
+    n_slices = len(slices.coeff)
+    y = np.zeros((x.shape[0], slices.weights.shape[2]), dtype=np.float64)
+    passes = np.zeros(x.shape[0], dtype=np.int32)
+    sequential = tiles.mapping.representation is Representation.BI_SCALE
+    for p in range(n_slices):
+        yp, pp = analog_mvm(x, slices.weights[p], seed=seed, counter=counter * n_slices + p, **args)
+        y += slices.coeff[p] * yp
+        passes = passes + pp if sequential else np.maximum(passes, pp)
+    return (y * slices.out_scale).astype(np.float32), passes

@@ -1,0 +1,18 @@
+"""Numba kernels: pure functions over arrays (arrays in, arrays out).
+
+Only this subpackage imports numba; its options live in :mod:`._numba`.
+Randomness comes in explicitly as ``(seed, counter)`` and results do not depend
+on the numba thread count.
+"""
+
+from ._numba import get_num_threads, set_num_threads
+from .gaussian import standard_normal
+from .mvm import analog_mvm, analog_mvm_transposed
+
+__all__ = [
+    "analog_mvm",
+    "analog_mvm_transposed",
+    "get_num_threads",
+    "set_num_threads",
+    "standard_normal",
+]

@@ -1,0 +1,100 @@
+"""The one place where numba is configured for archsim's kernels.
+
+Every other kernel module imports its decorators from here, so the compile
+options (caching, fast-math, error model) and the threading layer are decided
+once:
+
+* Threading layer: ``workqueue``. numba's default OpenMP layer fights
+  OpenBLAS's threads (a BLAS matmul followed by a parallel numba kernel ran 2 to
+  3x slower) and, once used, breaks fork-based process pools. The layer is
+  chosen by assigning ``numba.config.THREADING_LAYER`` below, which numba reads
+  when the first parallel kernel launches; assigning it is not "work": nothing
+  is compiled or launched at import.
+* ``cache=True``: kernels compile lazily on first call and the machine code is
+  cached on disk (the cache is CPU-specific). No eager signatures.
+* ``fastmath=False`` everywhere: the kernels are compared bit for bit with numpy
+  twins and must give the same result for any thread count, so floating-point
+  reassociation and FMA contraction are not allowed. Reductions that must be
+  fast are written to vectorise without reassociation (integer reductions or
+  explicit lanes).
+* ``error_model="numpy"``: division by zero gives inf/nan instead of raising;
+  this also removes the zero checks that would block vectorisation.
+* ``boundscheck=False`` (numba's default), ``nogil=True``.
+
+Notes for kernel authors (measured on the 2-core machines):
+
+* Every array handed to a jitted function, or view taken of one, costs an
+  atomic reference-count update. Inside a parallel loop, when every row does
+  that on the same shared arrays, the threads fight over one cache line and
+  the kernel stops scaling. Parallel loops here only split fixed chunks of
+  rows and call a serial worker once per chunk; the workers index the parent
+  arrays instead of taking row views.
+* numba wraps negative indices. When LLVM cannot prove an index is
+  non-negative (``out[off + t]``), a contiguous loop becomes gathers; index
+  with ``np.uintp`` there.
+* A parallel launch costs 20 to 40 us even on one thread: latency-bound work
+  (one small MVM) stays serial.
+* The on-disk cache is keyed on the source file of the kernel itself, not of
+  the jitted functions it calls from other modules (numba compiles those
+  into the caller). After editing one kernel module, delete the ``*.nbi`` and
+  ``*.nbc`` files under ``archsim/kernels/__pycache__`` (CI starts clean).
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir
+import numba
+import numba.extending
+
+numba.config.THREADING_LAYER = "workqueue"
+
+prange = numba.prange
+
+_COMMON = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+
+def jit(fn=None):
+    """Serial nopython kernel (``@jit``)."""
+
+    def wrap(f):
+        return numba.njit(**_COMMON)(f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def pjit(fn=None):
+    """Parallel nopython kernel: loops written with :data:`prange` run on
+    numba's (workqueue) threads. Work must be split so that results do not
+    depend on the thread count."""
+
+    def wrap(f):
+        return numba.njit(parallel=True, **_COMMON)(f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+@numba.extending.intrinsic
+def float32_from_bits(typingctx, bits):
+    """Reinterpret the low 32 bits of an integer as a float32 bit pattern."""
+    if not isinstance(bits, numba.types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        i32 = llvmlite.ir.IntType(32)
+        if signature.args[0].bitwidth > 32:
+            value = builder.trunc(value, i32)
+        elif signature.args[0].bitwidth < 32:
+            value = builder.zext(value, i32)
+        return builder.bitcast(value, llvmlite.ir.FloatType())
+
+    return numba.types.float32(bits), codegen
+
+
+def set_num_threads(n: int) -> None:
+    """Number of numba threads for parallel kernels (results do not depend on it)."""
+    numba.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return numba.get_num_threads()

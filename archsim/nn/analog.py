@@ -1,0 +1,84 @@
+"""Analog execution: the Program's layers computed on programmed, noisy tiles.
+
+Every tile of the Program is programmed with its block of its replica's kernel matrix
+(its own programming noise, drawn from (seed, PROGRAMMING, tile)), read at the
+inference time t (drift, read noise from (seed, READ, tile, read)), and every MVM goes
+through the periphery kernel. Row blocks' partial sums are added digitally, column
+blocks concatenated. The product plugs into `Network`, so assignment, perforation and
+the digital layers are exactly those of the digital reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from archsim.compiler.program import LayerPlan, Program
+from archsim.devices import AnalogSlices, program_tile
+from archsim.devices.mvm import tile_mvm
+from archsim.nn.network import Params, kernel_matrices
+from archsim.rng import Stream, generator, stream_seed
+
+
+@dataclass
+class PassCounts:
+    """Analog passes per MVM seen by one layer (what bound management cost)."""
+
+    mvms: int = 0
+    passes: int = 0
+    most: int = 0
+
+    @property
+    def mean(self) -> float:
+        return self.passes / self.mvms if self.mvms else 1.0
+
+
+@dataclass
+class AnalogProduct:
+    """A `ReplicaProduct` computing on the programmed tiles of `program` read at time `t`."""
+
+    program: Program
+    reads: dict[tuple[str, int, int], AnalogSlices]
+    seed: int
+    calls: int = 0
+    passes: dict[str, PassCounts] = field(default_factory=dict)
+
+    @classmethod
+    def program_chip(cls, program: Program, params: Params, seed: int, t: float, read: int = 0) -> "AnalogProduct":
+        """Program every tile with `params` and read them all at time t after programming."""
+        tiles = program.hardware.tiles
+        reads = {}
+        for plan in program.analog_layers:
+            kernels = kernel_matrices(plan, params)
+            for rep in range(plan.analog.replicas):
+                for b, block in enumerate(plan.analog.blocks):
+                    tile = plan.analog.tiles[rep][b]
+                    weights = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
+                    programmed = program_tile(np.asarray(weights, np.float64), tiles,
+                                              generator(seed, Stream.PROGRAMMING, tile))
+                    reads[plan.name, rep, b] = programmed.read(t, generator(seed, Stream.READ, tile, read)).slices()
+        return cls(program=program, reads=reads, seed=stream_seed(seed, Stream.MVM, read))
+
+    def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        a = plan.analog
+        width = patches.shape[1]
+        out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
+        passes = np.zeros(len(patches), dtype=np.int32)
+        for b, block in enumerate(a.blocks):
+            x = patches[:, block.row_start:min(block.row_stop, width)]
+            if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
+                x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
+            y, p = tile_mvm(self.reads[plan.name, replica, b], x, self.program.hardware.tiles,
+                            seed=self.seed, counter=self.calls)
+            self.calls += 1
+            if a.row_blocks > 1:
+                out[:, block.col_start:block.col_stop] += y
+            else:
+                out[:, block.col_start:block.col_stop] = y
+            passes = np.maximum(passes, p)  # a replica's blocks work in parallel
+        counts = self.passes.setdefault(plan.name, PassCounts())
+        counts.mvms += len(patches)
+        counts.passes += int(passes.sum())
+        counts.most = max(counts.most, int(passes.max(initial=0)))
+        return out

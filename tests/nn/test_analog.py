@@ -1,0 +1,55 @@
+"""Analog execution against the digital reference."""
+
+import numpy as np
+import pytest
+
+from archsim.compiler import compile_program
+from archsim.data import load_dataset
+from archsim.nn import Network, init_params
+from archsim.nn.analog import AnalogProduct
+from archsim.rng import Stream, generator
+from archsim.spec import load_hardware, load_workload
+
+
+@pytest.fixture(scope="module")
+def images():
+    return load_dataset("fashion-mnist", "test", limit=100).images  # the shipped subset at least
+
+
+@pytest.mark.parametrize("strategy", ["random", "image", "alternate", "perforated"])
+def test_ideal_devices_and_periphery_reproduce_the_digital_reference(images, strategy):
+    """Guards against silent accuracy bugs: every test image gets the same prediction."""
+    hw = load_hardware("tiny", ["tiles.count=64"])  # ideal devices, no quantisation, no noise
+    program = compile_program(load_workload("rapa_convnet_28", [f"mapping.strategy={strategy}"]), hw, seed=4)
+    params = init_params(program, generator(0, Stream.TRAINING, 0), replicated=True)
+    digital, _ = Network(program).forward(params, images)
+    product = AnalogProduct.program_chip(program, params, seed=4, t=3600.0)
+    analog, _ = Network(program, product).forward(params, images)
+    assert (analog.argmax(axis=1) == digital.argmax(axis=1)).all()
+    assert np.abs(analog - digital).max() <= 1e-5 * np.abs(digital).max()
+    assert {k: v.mean for k, v in product.passes.items()} == {"conv1": 1, "conv2": 1, "conv3": 1, "fc": 1}
+
+
+def test_row_blocks_add_partial_sums_and_bias_row_lands_in_the_last_block(images):
+    hw = load_hardware("tiny", ["tiles.rows=64", "tiles.cols=16", "tiles.count=200"])
+    program = compile_program(load_workload("lenet"), hw, seed=0)
+    fc1 = program.layer("fc1").analog
+    assert fc1.row_blocks == 7 and fc1.col_blocks == 8  # 401 x 120 on 64 x 16 arrays
+    params = init_params(program, generator(0, Stream.TRAINING, 0))
+    params = {k: v + 0.1 if k.endswith(".bias") else v for k, v in params.items()}
+    digital, _ = Network(program).forward(params, images[:20])
+    analog, _ = Network(program, AnalogProduct.program_chip(program, params, 0, 1.0)).forward(params, images[:20])
+    assert np.allclose(analog, digital, rtol=1e-5, atol=1e-5 * np.abs(digital).max())
+
+
+def test_pcm_noise_changes_outputs_reproducibly(images):
+    program = compile_program(load_workload("rapa_convnet_28"), load_hardware("standard_aimc"), seed=0)
+    params = init_params(program, generator(0, Stream.TRAINING, 0), replicated=True)
+    run = [Network(program, AnalogProduct.program_chip(program, params, 7, 3600.0)).forward(params, images[:30])[0]
+           for _ in range(2)]
+    other = Network(program, AnalogProduct.program_chip(program, params, 8, 3600.0)).forward(params, images[:30])[0]
+    digital = Network(program).forward(params, images[:30])[0]
+    assert np.array_equal(run[0], run[1])
+    assert not np.array_equal(run[0], other)
+    rel = np.abs(run[0] - digital).mean() / np.abs(digital).mean()
+    assert 0.005 < rel < 0.5  # noisy, but still the same network
