@@ -94,19 +94,31 @@ def output_dir(specs: Specs, out: str | Path | None) -> Path:
 
 def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
         out: str | Path | None = None) -> tuple[Path, dict]:
-    """One run: compile, then write the plan and the specs used to the output directory.
+    """One run: compile, simulate the timing, write every result to the output directory.
 
+    Writes plan.json and specs.json first (so nothing computed is lost), then the
+    engine's summary.json, layers.csv, components.csv and trace.json (Perfetto).
     Returns (directory, summary).
     """
+    from archsim.engine import simulate
+    from archsim.report import write_table
     specs = load_specs(workload, hardware, settings, sets)
     program = compile_specs(specs)
     directory = output_dir(specs, out)
     directory.mkdir(parents=True, exist_ok=True)
-    summary = plan_summary(program)
-    _write_json(directory / "plan.json", summary)
+    plan = plan_summary(program)
+    _write_json(directory / "plan.json", plan)
     _write_json(directory / "specs.json", {"workload": to_plain(specs.workload),
                                            "hardware": to_plain(specs.hardware),
                                            "run": to_plain(specs.run)})
+    timing = simulate(program, specs.run)
+    summary = {"archsim_version": __version__, **timing.summary(),
+               "mapping": {"tiles_used": plan["totals"]["tiles_used"],
+                           "tiles_available": plan["totals"]["tiles_available"],
+                           "weight_blowup": plan["totals"]["weight_blowup"], "strategy": plan["strategy"]}}
+    write_table(directory / "layers.csv", timing.layer_rows())
+    write_table(directory / "components.csv", timing.component_rows())
+    _write_json(directory / "trace.json", timing.trace())
     _write_json(directory / "summary.json", summary)
     return directory, summary
 

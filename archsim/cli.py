@@ -67,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args) -> int:
     from archsim import api
     directory, summary = api.run(args.workload, args.hardware, args.settings, args.sets, args.out)
-    from archsim.report import plan_text
-    print(plan_text(summary))
-    print(f"\nresults written to {directory}/")
+    from archsim.report import run_text
+    print(run_text(summary))
+    print(f"\nresults written to {directory}/ (summary.json, layers.csv, components.csv, trace.json)")
     return 0
 
 

@@ -40,8 +40,15 @@ def test_bare_archsim_runs_the_default_and_writes_results(tmp_path):
     code, out, err = run_cli(cwd=tmp_path)
     assert code == 0, err
     assert "rapa_convnet_32 on rpu" in out
-    summary = json.loads((tmp_path / "reports" / "rapa_convnet_32-rpu" / "summary.json").read_text())
-    assert summary["acceleration"]["pipelined"] == 16.0
+    directory = tmp_path / "reports" / "rapa_convnet_32-rpu"
+    summary = json.loads((directory / "summary.json").read_text())
+    assert summary["acceleration"]["closed_form"]["pipelined"] == 16.0
+    assert 12 < summary["acceleration"]["pipelined"] <= 16.5
+    for key in ("latency_cycles", "latency_s", "throughput_images_per_s", "energy_per_image_j", "bottleneck"):
+        assert key in summary
+    assert {"layers.csv", "components.csv", "trace.json", "plan.json", "specs.json"} <= \
+        {p.name for p in directory.iterdir()}
+    assert json.loads((directory / "trace.json").read_text())["traceEvents"]
 
 
 def test_bad_spec_exits_2_with_located_message_and_no_traceback(tmp_path):

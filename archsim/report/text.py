@@ -29,3 +29,36 @@ def plan_text(plan: dict) -> str:
              f"acceleration      {a['pipelined']:.2f}x pipelined, {a['sequential']:.2f}x sequential "
              f"(against one replica per layer)"]
     return "\n".join(lines)
+
+
+def _si(value: float, unit: str) -> str:
+    for prefix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6),
+                           ("n", 1e-9), ("p", 1e-12)):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}{unit}"
+    return f"{value:.4g} {unit}"
+
+
+def run_text(summary: dict) -> str:
+    """The short human summary `archsim run` prints."""
+    acc = summary.get("acceleration") or {}
+    closed = acc.get("closed_form", {})
+    m = summary.get("mapping", {})
+    lines = [f"{summary['workload']} on {summary['hardware']}: {summary['images']} images, "
+             f"{summary['fidelity']} timing, seed {summary['seed']}",
+             f"  latency        {summary['latency_cycles']:,} cycles = {_si(summary['latency_s'], 's')} per image",
+             f"  throughput     {summary['throughput_images_per_s']:,.0f} images/s",
+             f"  acceleration   {acc.get('pipelined', 1):.2f}x throughput, {acc.get('sequential', 1):.2f}x latency "
+             f"(closed form {closed.get('pipelined', 1):.2f}x pipelined, {closed.get('sequential', 1):.2f}x "
+             f"sequential) against one replica per layer",
+             f"  energy         {_si(summary['energy_per_image_j'], 'J')} per image, "
+             f"{summary['tops_per_w']:.3g} TOPS/W",
+             f"  tiles          {m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used",
+             f"  bottleneck     {summary['bottleneck']} ({summary['bottleneck_kind']}"
+             + (f", layer {summary['bottleneck_layer']}" if summary.get("bottleneck_layer") else "")
+             + f", {summary['bottleneck_utilisation']:.0%} busy)"]
+    if "accuracy" in summary:
+        a = summary["accuracy"]
+        lines.append(f"  accuracy       {a['digital']:.2%} digital, "
+                     + ", ".join(f"{v['mean']:.2%} analog at {k}" for k, v in a["analog"].items()))
+    return "\n".join(lines)

@@ -1,0 +1,80 @@
+"""Speed of the timing engine against bare simpy, measured in one process.
+
+Each repetition measures, back to back:
+- a bare simpy `yield env.timeout(1)` loop: events per second;
+- the engine (exact fidelity, no trace, no single-replica baseline run, one image) on
+  ResNet-32 (replicas auto on rpu) and on the RAPA ConvNet with 1024 replicas of its
+  first layer (rpu): simpy events per second of the simulation loop, and wall time of
+  one `simulate()` call (building the chip and assembling the result included).
+The machines are shared and noisy, so every figure is the median over the repetitions
+and engine/simpy ratios are taken within a repetition. For reference it also times
+ResNet-32 with the baseline run that `result.acceleration` needs.
+
+The last line is machine-readable:
+    engine_over_simpy=<median over repetitions of min(resnet32, rapa1024) engine events/s
+    over bare simpy events/s> resnet32_s=<median wall s> rapa1024_s=<median wall s>
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import simpy
+
+from archsim.compiler import compile_program
+from archsim.engine import simulate
+from archsim.spec import load_hardware, load_run, load_workload
+
+REPEATS = 5
+
+
+def bare_simpy(n: int = 200_000) -> float:
+    """Events per second of the simplest simpy process."""
+    def proc(env):
+        for _ in range(n):
+            yield env.timeout(1)
+    env = simpy.Environment()
+    env.process(proc(env))
+    start = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - start)
+
+
+def engine(program, baseline: bool = False) -> tuple[float, float, int]:
+    """(wall s of simulate(), events per s of its simulation loop, events) for one image."""
+    start = time.perf_counter()
+    result = simulate(program, load_run(None, ["images=1"]), baseline=baseline, trace=False)
+    return time.perf_counter() - start, result.events / result.wall_s, result.events
+
+
+def main() -> int:
+    rpu = load_hardware("rpu")
+    programs = {"resnet32": compile_program(load_workload("resnet32"), rpu),
+                "rapa1024": compile_program(load_workload("rapa_convnet_32", ["mapping.replicas={conv1: 1024}"]),
+                                            rpu)}
+    runs: dict[str, list] = {name: [] for name in ("bare", *programs, "resnet32+baseline")}
+    ratios = []
+    for _ in range(REPEATS):
+        bare = bare_simpy()
+        runs["bare"].append(bare)
+        for name, program in programs.items():
+            runs[name].append(engine(program))
+        ratios.append(min(runs[name][-1][1] for name in programs) / bare)
+        runs["resnet32+baseline"].append(engine(programs["resnet32"], baseline=True))
+    print(f"bare simpy: {statistics.median(runs['bare']):,.0f} events/s")
+    wall = {}
+    for name in (*programs, "resnet32+baseline"):
+        walls = [r[0] for r in runs[name]]
+        wall[name] = statistics.median(walls)
+        eps = statistics.median(r[1] for r in runs[name])
+        print(f"{name}: {wall[name]:.3f} s wall (min {min(walls):.3f}), {runs[name][0][2]:,} events, "
+              f"{eps:,.0f} events/s")
+    ratio = statistics.median(ratios)
+    print(f"engine_over_simpy={ratio:.3f} resnet32_s={wall['resnet32']:.3f} rapa1024_s={wall['rapa1024']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
