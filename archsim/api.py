@@ -111,16 +111,45 @@ def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
     _write_json(directory / "specs.json", {"workload": to_plain(specs.workload),
                                            "hardware": to_plain(specs.hardware),
                                            "run": to_plain(specs.run)})
-    timing = simulate(program, specs.run)
+    accuracy, passes = None, None
+    if specs.workload.weights:
+        accuracy, passes = _accuracy(specs, program)
+        _write_json(directory / "accuracy.json", accuracy)
+    timing = simulate(program, specs.run, passes=passes)
     summary = {"archsim_version": __version__, **timing.summary(),
                "mapping": {"tiles_used": plan["totals"]["tiles_used"],
                            "tiles_available": plan["totals"]["tiles_available"],
                            "weight_blowup": plan["totals"]["weight_blowup"], "strategy": plan["strategy"]}}
+    if accuracy is not None:
+        summary["accuracy"] = accuracy
     write_table(directory / "layers.csv", timing.layer_rows())
     write_table(directory / "components.csv", timing.component_rows())
     _write_json(directory / "trace.json", timing.trace())
     _write_json(directory / "summary.json", summary)
     return directory, summary
+
+
+def load_params(specs: Specs, program: Program) -> dict:
+    """The workload's weights, checked against the network (shared or per-replica weights)."""
+    from archsim.data.weights import load_weights
+    from archsim.nn import param_shapes
+    shared, replicated = param_shapes(program), param_shapes(program, replicated=True)
+    expected = {k: {shared[k], replicated[k]} for k in shared}
+    path = Path(specs.workload.base_dir) / specs.workload.weights
+    params, _ = load_weights(path, expected)
+    return params
+
+
+def _accuracy(specs: Specs, program: Program):
+    """Digital and analog accuracy on the workload's test data, and the measured passes."""
+    from archsim.nn.accuracy import chip_accuracy
+    params = load_params(specs, program)
+    test = load_data(specs, "test", specs.run.eval_images or None)
+    accuracy, log = chip_accuracy(program, params, test.images, test.labels, times=specs.run.inference_times,
+                                  repeats=specs.run.programming_repeats, seed=specs.run.seed,
+                                  keep=specs.run.images)
+    accuracy["data"] = test.origin
+    return accuracy, log.for_engine()
 
 
 def load_data(specs: Specs, split: str, limit: int | None = None):

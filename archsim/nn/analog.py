@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from archsim.compiler.program import LayerPlan, Program
-from archsim.devices import AnalogSlices, program_tile
+from archsim.devices import AnalogSlices, ProgrammedTile, program_tile
 from archsim.devices.mvm import tile_mvm
 from archsim.nn.network import Params, kernel_matrices
 from archsim.rng import Stream, generator, stream_seed
@@ -34,6 +34,40 @@ class PassCounts:
         return self.passes / self.mvms if self.mvms else 1.0
 
 
+@dataclass(frozen=True)
+class ProgrammedChip:
+    """Every tile of a Program programmed once (repeat k draws its own programming noise)."""
+
+    program: Program
+    tiles: dict[tuple[str, int, int], ProgrammedTile]
+    seed: int
+    repeat: int
+
+    @classmethod
+    def program_all(cls, program: Program, params: Params, seed: int, repeat: int = 0) -> "ProgrammedChip":
+        hw_tiles = program.hardware.tiles
+        tiles = {}
+        for plan in program.analog_layers:
+            kernels = kernel_matrices(plan, params)
+            for rep in range(plan.analog.replicas):
+                for b, block in enumerate(plan.analog.blocks):
+                    tile = plan.analog.tiles[rep][b]
+                    weights = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
+                    tiles[plan.name, rep, b] = program_tile(np.asarray(weights, np.float64), hw_tiles,
+                                                            generator(seed, Stream.PROGRAMMING, tile, repeat))
+        return cls(program=program, tiles=tiles, seed=seed, repeat=repeat)
+
+    def read(self, t: float) -> "AnalogProduct":
+        """The chip read at t seconds after programming, as a product for `Network`."""
+        reads = {}
+        for key, tile in self.tiles.items():
+            physical = self.program.layer(key[0]).analog.tiles[key[1]][key[2]]
+            reads[key] = tile.read(t, generator(self.seed, Stream.READ, physical, self.repeat,
+                                                int(round(t * 1e3)))).slices()
+        return AnalogProduct(program=self.program, reads=reads,
+                             seed=stream_seed(self.seed, Stream.MVM, self.repeat, int(round(t * 1e3))))
+
+
 @dataclass
 class AnalogProduct:
     """A `ReplicaProduct` computing on the programmed tiles of `program` read at time `t`."""
@@ -44,21 +78,13 @@ class AnalogProduct:
     calls: int = 0
     passes: dict[str, PassCounts] = field(default_factory=dict)
 
+    last_passes: np.ndarray | None = None  # passes of each row of the latest call
+
     @classmethod
-    def program_chip(cls, program: Program, params: Params, seed: int, t: float, read: int = 0) -> "AnalogProduct":
-        """Program every tile with `params` and read them all at time t after programming."""
-        tiles = program.hardware.tiles
-        reads = {}
-        for plan in program.analog_layers:
-            kernels = kernel_matrices(plan, params)
-            for rep in range(plan.analog.replicas):
-                for b, block in enumerate(plan.analog.blocks):
-                    tile = plan.analog.tiles[rep][b]
-                    weights = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
-                    programmed = program_tile(np.asarray(weights, np.float64), tiles,
-                                              generator(seed, Stream.PROGRAMMING, tile))
-                    reads[plan.name, rep, b] = programmed.read(t, generator(seed, Stream.READ, tile, read)).slices()
-        return cls(program=program, reads=reads, seed=stream_seed(seed, Stream.MVM, read))
+    def program_chip(cls, program: Program, params: Params, seed: int, t: float, repeat: int = 0
+                     ) -> "AnalogProduct":
+        """Program every tile with `params` and read the chip at time t after programming."""
+        return ProgrammedChip.program_all(program, params, seed, repeat).read(t)
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         a = plan.analog
@@ -77,6 +103,7 @@ class AnalogProduct:
             else:
                 out[:, block.col_start:block.col_stop] = y
             passes = np.maximum(passes, p)  # a replica's blocks work in parallel
+        self.last_passes = passes
         counts = self.passes.setdefault(plan.name, PassCounts())
         counts.mvms += len(patches)
         counts.passes += int(passes.sum())

@@ -144,12 +144,50 @@ def images_per_chunk(program: Program, budget: int = CHUNK_BYTES) -> int:
     return max(1, budget // largest)
 
 
+@dataclass
+class PassLog:
+    """Analog passes per (image, patch) of each analog layer, for images with id < `keep`
+    (the ones the timing engine simulates), and a histogram over all images."""
+
+    keep: int
+    per_image: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    histogram: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, layer, image_ids, order, passes, batch, patches) -> None:
+        """Record one batch: `passes` of the rows in `order` (uncomputed patches count 1)."""
+        flat = np.ones(batch * patches, dtype=np.int16)
+        flat[order] = passes
+        counts = np.bincount(flat, minlength=8)
+        hist = self.histogram.setdefault(layer, np.zeros(len(counts), np.int64))
+        if len(counts) > len(hist):
+            hist = self.histogram[layer] = np.pad(hist, (0, len(counts) - len(hist)))
+        hist[:len(counts)] += counts
+        grid = flat.reshape(batch, patches)
+        for i, image in enumerate(image_ids):
+            if image < self.keep:
+                self.per_image.setdefault(layer, {})[int(image)] = grid[i].copy()
+
+    def mean(self) -> dict[str, float]:
+        return {k: float((np.arange(len(h)) * h).sum() / max(h.sum(), 1)) for k, h in self.histogram.items()}
+
+    def for_engine(self):
+        """The engine's `passes` callable: the measured per-patch counts of each image."""
+        def passes(layer: str, image: int, patches: int):
+            images = self.per_image.get(layer)
+            if not images:
+                return 1
+            return images[image % len(images)] if image % len(images) in images else 1
+        return passes
+
+
 class Network:
     """The network of a Program, executable forward and backward in numpy."""
 
-    def __init__(self, program: Program, product: ReplicaProduct = digital_product):
+    def __init__(self, program: Program, product: ReplicaProduct = digital_product,
+                 pass_log: "PassLog | None" = None):
         self.program = program
         self.product = product
+        self.pass_log = pass_log  # records the analog passes of every (image, patch)
         self.consumers: dict[str, list[str]] = {}
         for plan in program.layers:
             for src in plan.inputs:
@@ -227,14 +265,19 @@ class Network:
             order, bounds = groups
             grouped = flat[order]  # patches sorted by replica: each replica's rows are contiguous
             out_sorted = np.empty((len(order), c), dtype=flat.dtype)
+            passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
             for rep, (lo, hi) in enumerate(bounds):
                 if hi > lo:
                     out_sorted[lo:hi] = self.product(plan, rep, grouped[lo:hi], kernels[rep])
+                    if passes is not None and getattr(self.product, "last_passes", None) is not None:
+                        passes[lo:hi] = self.product.last_passes
                     if biases is not None:
                         out_sorted[lo:hi] += biases[rep]
             out = np.zeros((b * p, c), dtype=flat.dtype)
             out[order] = out_sorted
             groups = (order, bounds, grouped)
+            if passes is not None:
+                self.pass_log.add(plan.name, image_ids, order, passes, b, p)
         out = out.reshape(b, p, c)
         fill = plan.analog.assignment.fill_from if plan.analog else None
         if fill is not None:

@@ -57,4 +57,7 @@ class RunSettings:
     images: int = spec_field(4, doc="images streamed through the timing simulation", ge=1)
     inference_times: tuple[float, ...] = spec_field((3600.0,), doc="times after programming at which "
                                                     "accuracy is evaluated", unit=TIME, ge=0)
+    eval_images: int = spec_field(500, doc="test images for accuracy (0: the whole test set)", ge=0)
+    programming_repeats: int = spec_field(2, doc="independent programmings of the chip the analog "
+                                                 "accuracy is averaged over", ge=1)
     train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")
