@@ -17,12 +17,18 @@ Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Conv2d:
+class _Node:
+    """What every layer has: a unique name and the layers it reads."""
+
+    name: str = spec_field(doc="unique layer name", nonempty=True)
+    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conv2d(_Node):
     """2D convolution; lowered to a kernel matrix of k*k*c_in (+1 bias) rows and c_out columns."""
 
     op: Literal["conv2d"] = "conv2d"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
     out_channels: int = spec_field(doc="output channels", ge=1)
     kernel: int = spec_field(doc="kernel size k (square k x k)", ge=1)
     stride: int = spec_field(1, doc="stride", ge=1)
@@ -31,75 +37,62 @@ class Conv2d:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Linear:
+class Linear(_Node):
     """Fully connected layer on a flat input."""
 
     op: Literal["linear"] = "linear"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
     out_features: int = spec_field(doc="output features", ge=1)
     bias: bool = spec_field(True, doc="whether the layer has a bias")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MaxPool:
-    """Max pooling over k x k windows."""
-
-    op: Literal["maxpool"] = "maxpool"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
+class _Pool(_Node):
     kernel: int = spec_field(doc="window size k", ge=1)
     stride: int = spec_field(0, doc="stride (0 = the kernel size)", ge=0)
-    padding: int = spec_field(0, doc="padding on each side (padded values never win)", ge=0)
+    padding: int = spec_field(0, doc="padding on each side", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class AvgPool:
+class MaxPool(_Pool):
+    """Max pooling over k x k windows (padded values never win)."""
+
+    op: Literal["maxpool"] = "maxpool"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AvgPool(_Pool):
     """Average pooling over k x k windows (padding counts as zeros)."""
 
     op: Literal["avgpool"] = "avgpool"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
-    kernel: int = spec_field(doc="window size k", ge=1)
-    stride: int = spec_field(0, doc="stride (0 = the kernel size)", ge=0)
-    padding: int = spec_field(0, doc="zero padding on each side", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReLU:
+class ReLU(_Node):
     """Rectified linear activation."""
 
     op: Literal["relu"] = "relu"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
 
 
 @dataclass(frozen=True, kw_only=True)
-class BatchNorm:
+class BatchNorm(_Node):
     """Batch normalisation (per channel scale and shift at inference)."""
 
     op: Literal["batchnorm"] = "batchnorm"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
     eps: float = spec_field(1e-5, doc="variance epsilon", gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Add:
+class Add(_Node):
     """Element-wise sum of two or more inputs of the same shape (residual connection)."""
 
     op: Literal["add"] = "add"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field(doc="names of the layers to add (two or more)")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Flatten:
+class Flatten(_Node):
     """Flatten a (C, H, W) feature map into a vector (C-major, like numpy reshape)."""
 
     op: Literal["flatten"] = "flatten"
-    name: str = spec_field(doc="unique layer name", nonempty=True)
-    inputs: tuple[str, ...] = spec_field((), doc="names of input layers (default: the layer before)")
 
 
 Layer = Union[Conv2d, Linear, MaxPool, AvgPool, ReLU, BatchNorm, Add, Flatten]
