@@ -2,7 +2,9 @@
 
 Setup (aihwkit-like periphery): x float32 (1024 x 512) through one 512 x 512
 tile, 7-bit DAC, abs-max noise management, output noise 0.06 (exact
-Gaussian), 9-bit ADC over +-12, bound management off (max_passes = 1).
+Gaussian), 9-bit ADC over +-12, bound management off (max_passes = 1). The
+extra figure: the cost of exact per-MVM device read noise (``read_sigma``, one
+sigma per device) relative to the same MVM without it, at both batch sizes.
 
 Measured in one process, interleaved with the reference so that machine noise
 (CPU steal, other tenants) hits both alike; medians after warm-up (which
@@ -47,6 +49,7 @@ def main():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, ROWS)).astype(np.float32)
     w = rng.uniform(-1.0, 1.0, size=(ROWS, COLS)).astype(np.float32)
+    sigma = rng.uniform(0.0, 0.02, size=(ROWS, COLS)).astype(np.float32)
     x1 = x[:1]
     v = np.ascontiguousarray(x[0])
     counter = iter(range(1 << 62))
@@ -63,10 +66,18 @@ def main():
     def matvec():
         return w.T @ v
 
+    def noisy_read():
+        return analog_mvm(x, w, read_sigma=sigma, seed=1, counter=next(counter), **PERIPHERY)
+
+    def noisy1_read():
+        return analog_mvm(x1, w, read_sigma=sigma, seed=1, counter=next(counter), **PERIPHERY)
+
     t0 = time.perf_counter()
     noisy()
     noisy1()
     first = time.perf_counter() - t0
+    noisy_read()  # compile / load the read-noise specialisations outside the timing
+    noisy1_read()
     for _ in range(5):  # warm-up: caches, BLAS threads, allocator
         noisy()
         gemm()
@@ -76,6 +87,10 @@ def main():
 
     t_noisy, t_gemm = interleaved_medians(noisy, gemm, REPEATS)
     t_b1, t_mv = interleaved_medians(noisy1, matvec, REPEATS_B1)
+    for _ in range(2):
+        noisy_read()
+    t_read, t_noread = interleaved_medians(noisy_read, noisy, REPEATS)
+    t_read1, t_noread1 = interleaved_medians(noisy1_read, noisy1, REPEATS_B1 // 3)
 
     y, passes = noisy()
     print(f"noisy analog MVM benchmark (numba threads: {get_num_threads()})")
@@ -90,6 +105,9 @@ def main():
     print(f"    numpy w.T @ x matvec    : {t_mv * 1e6:8.2f} us  (median of {REPEATS_B1})")
     print(f"    noisy analog MVM        : {t_b1 * 1e6:8.2f} us  "
           f"-> {t_b1 / t_mv:.2f}x matvec (target <= 1.0)")
+    print(f"  read noise (read_sigma) on / off: batch {BATCH} {t_read / t_noread:.2f}x "
+          f"({t_read * 1e3:.2f} / {t_noread * 1e3:.2f} ms), batch 1 {t_read1 / t_noread1:.2f}x "
+          f"({t_read1 * 1e6:.1f} / {t_noread1 * 1e6:.1f} us)")
     print(f"noisy_over_gemm={t_noisy / t_gemm:.3f} batch1_over_numpy={t_b1 / t_mv:.3f}")
 
 

@@ -4,7 +4,9 @@ A tile read (`TileRead.slices()`) holds P normalised slice matrices, their signi
 coefficients and the per-column output scale (weight scale x drift compensation). Each
 slice is one analog MVM with the spec's DAC, noise management, output noise, ADC and
 bound management (archsim.kernels.analog_mvm); the periphery combines the digitised
-slices: y = out_scale * sum_p coeff_p * y_p.
+slices: y = out_scale * sum_p coeff_p * y_p. Device read noise is either frozen in the read
+(`ProgrammedTile.read`) or drawn anew in every analog pass by the kernel (`mean_read` with
+`read_sigma=slice_sigma(t)`, PCM 1/f noise as in models.md section 4).
 """
 
 from __future__ import annotations
@@ -27,23 +29,34 @@ def periphery(tiles: Tiles) -> dict:
             "input_slices": n.input_slices}
 
 
-def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int
-             ) -> tuple[np.ndarray, np.ndarray]:
+def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
+             read_sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """y (B, C) = x (B, R) through the tile, and the analog passes (B,) each vector took.
 
     Slices stored in adjacent columns (bit-sliced, HIC) integrate in the same analog pass,
     so a vector's passes are the most any slice needed; bi-scale slices are separate
     passes (one per digital scale), so they add up. `counter` must differ between calls
     with the same seed: slice p uses noise stream (seed, counter * P + p).
+
+    Per-MVM read noise: with `slices` from `ProgrammedTile.mean_read(t, rng).slices()` and
+    `read_sigma = ProgrammedTile.slice_sigma(t)` (P, R, C), every analog pass of slice p
+    draws fresh device read noise (kernel argument `read_sigma=read_sigma[p]`), instead
+    of one frozen read (`ProgrammedTile.read(t, rng).slices()`, read_sigma None).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     args = periphery(tiles)
     n_slices = len(slices.coeff)
+    if read_sigma is not None:
+        read_sigma = np.ascontiguousarray(read_sigma, dtype=np.float32)
+        if read_sigma.shape != slices.weights.shape:
+            raise ValueError(f"read_sigma must have the shape of the slice weights "
+                             f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
     y = np.zeros((x.shape[0], slices.weights.shape[2]), dtype=np.float64)
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
     for p in range(n_slices):
-        yp, pp = analog_mvm(x, slices.weights[p], seed=seed, counter=counter * n_slices + p, **args)
+        yp, pp = analog_mvm(x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
+                            read_sigma=None if read_sigma is None else read_sigma[p], **args)
         y += slices.coeff[p] * yp
         passes = passes + pp if sequential else np.maximum(passes, pp)
     return (y * slices.out_scale).astype(np.float32), passes

@@ -32,11 +32,21 @@ input vector ``x`` (a row of the batch of ``B``):
    ``_FUSED_MAX_BATCH`` vectors, a fused numba loop for smaller ones (rows
    of W accumulated in order; a fixed 64-lane order for the transposed
    product). The paths may differ in float32 summation order only.
-5. Optional output-referred weight read noise (aihwkit's approximation):
-   ``y = y + float32(w_noise * ||x''||_2) * z_w``, the norm computed in float64
-   from the integer codes, ``sqrt(sum digit_s**2) * step_s`` (sequential
-   ``sqrt(sum x''**2)`` for an ideal DAC); then output noise ``y = y +
-   float32(out_noise) * z_o``; ``z_w`` and ``z_o`` are exact N(0, 1) samples.
+5. Noise, added in this order in float32 (``z_r``, ``z_w``, ``z_o`` exact
+   N(0, 1) samples, one per output and pass):
+
+   a. optional per-device read noise (``read_sigma`` given): every device's
+      conductance gets an independent N(0, sigma_ij**2) perturbation in every
+      analog pass, so output ``j`` gets exactly Gaussian noise of variance
+      ``v_j = sum_i x''_i**2 * sigma_ij**2``, computed in float32 as ``v =
+      (x''**2) @ (sigma**2)`` (squares rounded to float32; BLAS on the batched
+      path, the fused loop's order on small batches): ``y = y +
+      float32(sqrt(v)) * z_r``;
+   b. optional output-referred weight noise (aihwkit's approximation):
+      ``y = y + float32(w_noise * ||x''||_2) * z_w``, the norm computed in
+      float64 from the integer codes, ``sqrt(sum digit_s**2) * step_s``
+      (sequential ``sqrt(sum x''**2)`` for an ideal DAC);
+   c. output noise ``y = y + float32(out_noise) * z_o``.
 6. ADC: the vector saturated if any ``|y| >= adc_range`` (noisy value, before
    clipping). With ``adc_bits = n > 0`` the output is
    ``clip(rint(y * g_out), -H, H) * d_out``, ``H = 2**(n-1) - 1``, ``d_out =
@@ -51,14 +61,21 @@ input vector ``x`` (a row of the batch of ``B``):
 8. Digital rescale: ``y = acc * scale``.
 
 Randomness: one stream ``(seed, counter)`` of
-:func:`archsim.kernels.gaussian.standard_normal`: the noise of analog pass
-``q = iteration * S + s`` of row ``b`` is sample ``((q * B + b) * 2 + kind) *
-C + c`` for output ``c`` of ``C`` (``kind = 0`` output noise, ``1`` weight
-noise), so results are identical for any numba thread count and on either
-path, up to float32 summation order of the analog product.
+:func:`archsim.kernels.gaussian.standard_normal`. With ``Q = max_passes * S``
+analog passes at most per row, the noise of pass ``q = iteration * S + s`` of
+row ``b`` (of ``B``), output ``c`` (of ``C``) is sample
 
-Speed: for large batches the DAC runs in a serial numba kernel, the product in
-BLAS (sgemm), and one parallel numba pass adds the noise, detects saturation,
+* ``((q * B + b) * 2 + kind) * C + c`` for the output noise (``kind = 0``)
+  and the weight noise (``kind = 1``),
+* ``2 * Q * B * C + (q * B + b) * C + c`` for the read noise (its own block
+  after the first two; ``read_sigma = None`` leaves the others unchanged),
+
+so results are identical for any numba thread count and on either path, up
+to float32 summation order of the analog products.
+
+Speed: for large batches the DAC runs in a serial numba kernel, the product
+(and the read-noise variance, a second sgemm with ``sigma**2`` computed once per
+call) in BLAS, and one parallel numba pass adds the noise, detects saturation,
 converts and rescales in place; only saturated vectors are redone.
 Small batches run in one serial fused numba kernel (no BLAS or Python
 overhead per pass; per-vector latency).
@@ -66,279 +83,62 @@ overhead per pass; per-vector latency).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._numba import float32_from_bits, jit, pjit, prange
-from .gaussian import _as_uint64, fill_normals_range, stream_key
+from ._args import (F32, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, normalise, params_ok,
+                    sigma_error)
+from ._mvm_rows import (_finish_rows, _matvec, _prepare_rows, _sigma_ok, _square_sigma,
+                        _work_buffers)
+from ._numba import jit, pjit, prange
+from .gaussian import stream_key
 
 __all__ = ["analog_mvm", "analog_mvm_transposed"]
 
-_NM_CODES = {"abs_max": 0, "constant": 1, "none": 2}
 _FUSED_MAX_BATCH = 8  # batches up to this size take the fused serial kernel
 _ROW_CHUNK = 32  # rows per work unit of the parallel kernels
-_MAX_BITS = 24  # converter resolution limit (levels exact in float32)
-_MAX_PASSES = 64
-_INF = math.inf
-_INT64_LIMIT = 1 << 63  # seeds below this are their own int64 bit pattern
-_ABS_MASK = np.int32(0x7FFFFFFF)
+_BAD_PARAMS = 1  # status codes of the fused kernel
+_BAD_SIGMA = 2
 
 
 # --------------------------------------------------------------------------
-# Row-range workers shared by the fused and the batched paths.
-#
-# The per-row work is written inside these loops rather than in helpers taking
-# arrays: every array handed to a numba function costs an atomic
-# reference-count update, and when two threads do that on the same arrays for
-# every row they fight over one cache line (the kernel stopped scaling).
-@jit
-def _slice_geometry(dac_bits, dac_range, slices, s):
-    """(shift, levels, step, coef) of input slice s (see module docstring)."""
-    if dac_bits == 0:
-        return 0, 0, np.float32(dac_range), np.float32(1.0)
-    m = dac_bits - 1
-    base = m // slices
-    extra = m % slices
-    width = base + (1 if s < extra else 0)
-    shift = s * base + min(s, extra)
-    levels = (1 << width) - 1
-    h = (1 << m) - 1
-    step = np.float32(dac_range / levels)
-    coef = np.float32(((1 << shift) * levels) / h)
-    return shift, levels, step, coef
-
-
-@jit
-def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range, slices,
-                  need_norm, xs, xnorm):
-    """Noise management (on the first pass) and DAC of rows[lo:hi]: the analog
-    inputs go to xs[s, i, :] and their norms to xnorm[s, i]."""
-    xbits = x.view(np.int32)
-    n_in = x.shape[1]
-    lim = np.float32(dac_range)
-    hf = np.float32((1 << (dac_bits - 1)) - 1) if dac_bits > 0 else np.float32(1.0)
-    d_in = np.float32(dac_range / hf)
-    for i in range(lo, hi):
-        b = rows[i]
-        if p == 0:
-            if mode == 0:
-                # max |x| on the IEEE bit patterns: an integer max reduction,
-                # which vectorises without fast-math and is exact.
-                m = 0
-                for r in range(n_in):
-                    v = xbits[b, r] & _ABS_MASK
-                    m = v if v > m else m
-                alpha[b] = float32_from_bits(m)
-            elif mode == 1:
-                alpha[b] = np.float32(nm_constant)
-            else:
-                alpha[b] = np.float32(1.0)
-        scale = alpha[b] * np.float32(2.0**p)
-        if scale == 0.0:
-            for s in range(slices):
-                for r in range(n_in):
-                    xs[s, i, r] = 0.0
-                xnorm[s, i] = 0.0
-            continue
-        if dac_bits == 0:
-            g = np.float32(1.0 / np.float64(scale))
-            for r in range(n_in):
-                xs[0, i, r] = min(max(x[b, r] * g, -lim), lim)
-            if need_norm:
-                acc = 0.0
-                for r in range(n_in):
-                    v = np.float64(xs[0, i, r])
-                    acc += v * v
-                xnorm[0, i] = np.sqrt(acc)
-            continue
-        g = np.float32(1.0 / (np.float64(scale) * np.float64(d_in)))
-        if slices == 1:
-            # k * d_in equals sign(k) * (|k| * step) of the general slice formula.
-            for r in range(n_in):
-                xs[0, i, r] = min(max(np.rint(x[b, r] * g), -hf), hf) * d_in
-            if need_norm:
-                ss = 0
-                for r in range(n_in):
-                    k = np.int64(min(max(np.rint(x[b, r] * g), -hf), hf))
-                    ss += k * k
-                xnorm[0, i] = np.sqrt(np.float64(ss)) * np.float64(d_in)
-            continue
-        for s in range(slices):
-            shift, levels, step, coef = _slice_geometry(dac_bits, dac_range, slices, s)
-            ss = 0
-            for r in range(n_in):
-                ki = np.int64(min(max(np.rint(x[b, r] * g), -hf), hf))
-                digit = ((ki if ki >= 0 else -ki) >> shift) & levels
-                v = np.float32(digit) * step
-                xs[s, i, r] = -v if ki < 0 else v
-                ss += digit * digit
-            xnorm[s, i] = np.sqrt(np.float64(ss)) * np.float64(step)
-
-
-@jit
-def _finish_rows(ys, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, slices, key, xnorm, y, passes, sat,
-                 acc, tbuf, zo, zw):
-    """Noise, ADC, slice recombination and rescale of rows[lo:hi].
-
-    Reads the analog products ys[s * n + i, :] (s = slice, n = len(rows)),
-    writes y[rows[i], :], passes[rows[i]] and sat[i] (any output saturated in
-    any slice). acc, tbuf, zo, zw (n_out each) are work arrays.
-    """
-    n = rows.shape[0]
-    batch, n_out = y.shape
-    bound = np.float32(adc_range)
-    on = np.float32(out_noise)
-    hq = np.float32((1 << (adc_bits - 1)) - 1) if adc_bits > 0 else np.float32(1.0)
-    d_out = np.float32(adc_range / hq)
-    g_out = np.float32(hq / adc_range)
-    for i in range(lo, hi):
-        b = rows[i]
-        passes[b] = (p + 1) * slices
-        scale = alpha[b] * np.float32(2.0**p)
-        if scale == 0.0:
-            for c in range(n_out):
-                y[b, c] = 0.0
-            sat[i] = False
-            continue
-        any_sat = False
-        for s in range(slices):
-            row = s * n + i
-            q = p * slices + s
-            if w_noise > 0.0:
-                fill_normals_range(key, ((q * batch + b) * 2 + 1) * n_out, zw, 0, n_out)
-            if out_noise > 0.0:
-                fill_normals_range(key, ((q * batch + b) * 2) * n_out, zo, 0, n_out)
-            sw = np.float32(w_noise * xnorm[s, i])
-            if w_noise > 0.0 and out_noise > 0.0:
-                for c in range(n_out):
-                    tbuf[c] = (ys[row, c] + sw * zw[c]) + on * zo[c]
-            elif out_noise > 0.0:
-                for c in range(n_out):
-                    tbuf[c] = ys[row, c] + on * zo[c]
-            elif w_noise > 0.0:
-                for c in range(n_out):
-                    tbuf[c] = ys[row, c] + sw * zw[c]
-            else:
-                for c in range(n_out):
-                    tbuf[c] = ys[row, c]
-            coef = _slice_geometry(dac_bits, dac_range, slices, s)[3]
-            if slices == 1:  # common case: convert and rescale straight into y
-                if adc_bits > 0:
-                    for c in range(n_out):
-                        t = tbuf[c]
-                        any_sat = any_sat | (abs(t) >= bound)
-                        v = coef * (min(max(np.rint(t * g_out), -hq), hq) * d_out)
-                        y[b, c] = v * scale
-                else:
-                    for c in range(n_out):
-                        t = tbuf[c]
-                        any_sat = any_sat | (abs(t) >= bound)
-                        y[b, c] = (coef * min(max(t, -bound), bound)) * scale
-                break
-            if adc_bits > 0:
-                for c in range(n_out):
-                    t = tbuf[c]
-                    any_sat = any_sat | (abs(t) >= bound)
-                    tbuf[c] = coef * (min(max(np.rint(t * g_out), -hq), hq) * d_out)
-            else:
-                for c in range(n_out):
-                    t = tbuf[c]
-                    any_sat = any_sat | (abs(t) >= bound)
-                    tbuf[c] = coef * min(max(t, -bound), bound)
-            if s == 0:
-                for c in range(n_out):
-                    acc[c] = tbuf[c]
-            else:
-                for c in range(n_out):
-                    acc[c] = acc[c] + tbuf[c]
-        if slices > 1:
-            for c in range(n_out):
-                y[b, c] = acc[c] * scale
-        sat[i] = any_sat
-
-
-@jit
-def _matvec(xs, s, i, w, trans, ys, yrow, lanes):
-    """ys[yrow, :] = xs[s, i, :] @ w (w [n_in, n_out]) or, with trans,
-    xs[s, i, :] @ w.T (w [n_out, n_in]); float32, fixed summation order.
-
-    Forward: rows of w are accumulated in order, eight at a time (one load and
-    store of the partial sums per eight rows). Transposed: each output is a
-    dot product over 64 fixed lanes (``lanes``, 64 floats) folded pairwise,
-    plus the sequential remainder, so it vectorises without reassociation.
-    """
-    n_out = ys.shape[1]
-    n_in = xs.shape[2]
-    if trans:
-        nb = n_in - n_in % 64
-        for r in range(n_out):
-            for l in range(64):
-                lanes[l] = 0.0
-            for c0 in range(0, nb, 64):
-                base = np.uintp(c0)
-                for l in range(64):
-                    u = base + np.uintp(l)
-                    lanes[l] += w[r, u] * xs[s, i, u]
-            half = 32
-            while half > 0:
-                for l in range(half):
-                    lanes[l] += lanes[l + half]
-                half >>= 1
-            tail = np.float32(0.0)
-            for c in range(nb, n_in):
-                tail += w[r, c] * xs[s, i, c]
-            ys[yrow, r] = lanes[0] + tail
-        return
-    for c in range(n_out):
-        ys[yrow, c] = 0.0
-    r = 0
-    while r + 8 <= n_in:
-        x0 = xs[s, i, r]
-        x1 = xs[s, i, r + 1]
-        x2 = xs[s, i, r + 2]
-        x3 = xs[s, i, r + 3]
-        x4 = xs[s, i, r + 4]
-        x5 = xs[s, i, r + 5]
-        x6 = xs[s, i, r + 6]
-        x7 = xs[s, i, r + 7]
-        for c in range(n_out):
-            ys[yrow, c] = (((((((ys[yrow, c] + x0 * w[r, c]) + x1 * w[r + 1, c])
-                            + x2 * w[r + 2, c]) + x3 * w[r + 3, c]) + x4 * w[r + 4, c])
-                         + x5 * w[r + 5, c]) + x6 * w[r + 6, c]) + x7 * w[r + 7, c]
-        r += 8
-    while r < n_in:
-        xr = xs[s, i, r]
-        for c in range(n_out):
-            ys[yrow, c] = ys[yrow, c] + xr * w[r, c]
-        r += 1
-
-
-@jit
-def _work_buffers(n_out):
-    """acc, tbuf, zo, zw for _finish_rows."""
-    return (np.empty(n_out, dtype=np.float32), np.empty(n_out, dtype=np.float32),
-            np.empty(n_out, dtype=np.float32), np.empty(n_out, dtype=np.float32))
-
-
-# --------------------------------------------------------------------------
-# Fused serial path (small batches): the same workers, one row at a time, with
-# the analog product computed in numba (no BLAS or Python call per pass).
+# Fused serial path (small batches): the row workers, one row at a time, with
+# the analog products computed in numba (no BLAS or Python call per pass).
 @jit
 def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-               out_noise, w_noise, max_passes, slices, seed, counter, y, passes):
+               out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, y, passes):
+    """Writes y and passes and returns 0, or returns a status without writing:
+    _BAD_PARAMS (a value out of range, see params_ok) or _BAD_SIGMA
+    (read_sigma holds a negative or non-finite value).
+
+    ``read_sigma`` None compiles a specialisation without the read-noise code
+    (numba prunes the ``is not None`` branches): no dummy array or flag to
+    pass on the latency-bound path."""
+    if not params_ok(mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range, out_noise,
+                     w_noise, max_passes, slices):
+        return _BAD_PARAMS
+    read = read_sigma is not None
+    if read_sigma is not None:  # tests on the argument itself, so that numba prunes them
+        if not _sigma_ok(read_sigma):
+            return _BAD_SIGMA
     batch, n_in = x.shape
     n_out = y.shape[1]
     key = stream_key(np.uint64(seed), np.uint64(counter))
+    rbase = 2 * max_passes * slices * batch * n_out
     # One float32 workspace carved into views (allocations dominate the
     # overhead of a single small MVM).
     n_xs = slices * batch * n_in
     n_ys = slices * batch * n_out
-    ws = np.empty(n_xs + n_ys + batch + 64 + 4 * n_out, dtype=np.float32)
+    k = 2 if read else 1
+    ws = np.empty(k * (n_xs + n_ys) + batch + 64 + 5 * n_out, dtype=np.float32)
     xs = ws[:n_xs].reshape((slices, batch, n_in))
     ys = ws[n_xs:n_xs + n_ys].reshape((slices * batch, n_out))
     o = n_xs + n_ys
+    xsq = xs
+    vs = ys
+    if read:
+        xsq = ws[o:o + n_xs].reshape((slices, batch, n_in))
+        vs = ws[o + n_xs:o + n_xs + n_ys].reshape((slices * batch, n_out))
+        o += n_xs + n_ys
     alpha = ws[o:o + batch]
     lanes = ws[o + batch:o + batch + 64]
     o += batch + 64
@@ -346,6 +146,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     tbuf = ws[o + n_out:o + 2 * n_out]
     zo = ws[o + 2 * n_out:o + 3 * n_out]
     zw = ws[o + 3 * n_out:o + 4 * n_out]
+    zr = ws[o + 4 * n_out:o + 5 * n_out]
     xnorm = np.empty((slices, batch), dtype=np.float64)
     rows = np.arange(batch)
     sat = np.empty(batch, dtype=np.bool_)
@@ -353,41 +154,51 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     for b in range(batch):
         for p in range(max_passes):
             _prepare_rows(x, rows, b, b + 1, p, alpha, mode, nm_constant, dac_bits, dac_range,
-                          slices, need_norm, xs, xnorm)
+                          slices, need_norm, xs, xnorm, read, xsq)
             if alpha[b] != 0.0:
                 for s in range(slices):
-                    _matvec(xs, s, b, w, trans, ys, s * batch + b, lanes)
-            _finish_rows(ys, rows, b, b + 1, p, alpha, dac_bits, dac_range, adc_bits,
-                         adc_range, out_noise, w_noise, slices, key, xnorm, y, passes, sat,
-                         acc, tbuf, zo, zw)
+                    _matvec(xs, s, b, w, trans, False, ys, s * batch + b, lanes)
+                    if read_sigma is not None:
+                        _matvec(xsq, s, b, read_sigma, trans, True, vs, s * batch + b, lanes)
+            _finish_rows(ys, vs, rows, b, b + 1, p, alpha, dac_bits, dac_range, adc_bits,
+                         adc_range, out_noise, w_noise, read, slices, key, rbase, xnorm, y,
+                         passes, sat, acc, tbuf, zo, zw, zr)
             if not sat[b]:
                 break
+    return 0
 
 
 # --------------------------------------------------------------------------
-# Batched path: serial DAC worker, BLAS GEMM, parallel output kernel. The DAC
-# stays serial: it is cheap (~0.2 ms for 1024 x 512) and a parallel launch
+# Batched path: serial DAC worker, BLAS GEMM(s), parallel output kernel. The
+# DAC stays serial: it is cheap (~0.2 ms for 1024 x 512) and a parallel launch
 # (two thread wake-ups in numba's workqueue) costs tens of microseconds, far
 # more when the machine is loaded. The parallel kernel only splits fixed
 # chunks of rows over the threads; each chunk runs the serial worker.
 @pjit
-def _finish_batch(ys, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
-                  w_noise, slices, seed, counter, xnorm, y, passes, sat):
+def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
+                  w_noise, read, slices, seed, counter, rbase, xnorm, y, passes, sat):
     n = rows.shape[0]
     key = stream_key(np.uint64(seed), np.uint64(counter))
     nchunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
     for ch in prange(nchunks):
-        acc, tbuf, zo, zw = _work_buffers(y.shape[1])
-        _finish_rows(ys, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
-                     dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, slices,
-                     key, xnorm, y, passes, sat, acc, tbuf, zo, zw)
+        acc, tbuf, zo, zw, zr = _work_buffers(y.shape[1])
+        _finish_rows(ys, vs, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
+                     dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, read,
+                     slices, key, rbase, xnorm, y, passes, sat, acc, tbuf, zo, zw, zr)
 
 
 def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, max_passes, slices, seed, counter):
+                 out_noise, w_noise, read_sigma, max_passes, slices, seed, counter):
     batch, n_in = x.shape
     wm = w.T if trans else w  # BLAS reads the transposed view without a copy
     n_out = wm.shape[1]
+    read = read_sigma is not None
+    if read:  # sigma**2 once per call (and the value check, in the same pass)
+        sig2 = np.empty_like(read_sigma)
+        if not _square_sigma(read_sigma, sig2):
+            raise sigma_error(read_sigma)
+        sm = sig2.T if trans else sig2
+    rbase = 2 * max_passes * slices * batch * n_out
     alpha = np.empty(batch, dtype=np.float32)
     passes = np.empty(batch, dtype=np.int32)
     rows = np.arange(batch, dtype=np.int64)
@@ -395,15 +206,18 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
     for p in range(max_passes):
         n = rows.shape[0]
         xs = np.empty((slices, n, n_in), dtype=np.float32)
+        xsq = np.empty_like(xs) if read else xs
         xnorm = np.empty((slices, n), dtype=np.float64)
         _prepare_rows(x, rows, 0, n, p, alpha, mode, nm_constant, dac_bits, dac_range,
-                      slices, w_noise > 0.0, xs, xnorm)
+                      slices, w_noise > 0.0, xs, xnorm, read, xsq)
         ys = np.matmul(xs.reshape(slices * n, n_in), wm)
+        vs = np.matmul(xsq.reshape(slices * n, n_in), sm) if read else ys
         if y is None:  # the first pass covers every row: finish it in place
             y = ys if slices == 1 else np.empty((batch, n_out), dtype=np.float32)
         sat = np.empty(n, dtype=np.bool_)
-        _finish_batch(ys, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                      out_noise, w_noise, slices, seed, counter, xnorm, y, passes, sat)
+        _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
+                      out_noise, w_noise, read, slices, seed, counter, rbase, xnorm, y, passes,
+                      sat)
         if p + 1 == max_passes or not sat.any():
             break
         rows = rows[sat]
@@ -411,122 +225,60 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
 
 
 # --------------------------------------------------------------------------
-# Public API: validation (kept cheap, the batch-1 path is latency-bound).
-_F32 = np.dtype(np.float32)
-
-
-def _int_param(value, name, lo, hi):
-    if type(value) is not int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        value = int(value)
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
-    return value
-
-
-def _float_param(value, name, positive):
-    if type(value) is not float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                             np.floating)):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        value = float(value)
-    if not (value > 0.0 if positive else value >= 0.0) or not math.isfinite(value):
-        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'} and finite, "
-                         f"got {value}")
-    return value
-
-
-def _bits_param(value, name):
-    value = _int_param(value, name, 0, _MAX_BITS)
-    if value == 1:
-        raise ValueError(f"{name}=1 gives a single level (0); use 0 (ideal) or >= 2")
-    return value
-
-
-def _as_matrix(a, name):
-    if type(a) is not np.ndarray:
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype is not _F32 and a.dtype != _F32:
-        raise TypeError(f"{name} must be float32, got {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
-
-
-def _normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-               noise_management, nm_constant, max_passes, input_slices, seed, counter):
-    """Full validation: returns the arguments in canonical form or raises."""
-    xname = "d" if trans else "x"
-    x = _as_matrix(x, xname)
-    w = _as_matrix(w, "w")
-    if x.shape[1] != w.shape[1 if trans else 0]:
-        op = "d @ w.T" if trans else "x @ w"
-        raise ValueError(f"shape mismatch for {op}: {xname} {x.shape}, w {w.shape}")
-    mode = _NM_CODES.get(noise_management) if type(noise_management) is str else None
-    if mode is None:
-        raise ValueError(f"noise_management must be one of {sorted(_NM_CODES)}, "
-                         f"got {noise_management!r}")
-    dac_bits = _bits_param(dac_bits, "dac_bits")
-    adc_bits = _bits_param(adc_bits, "adc_bits")
-    dac_range = _float_param(dac_range, "dac_range", True)
-    adc_range = _float_param(adc_range, "adc_range", True)
-    out_noise = _float_param(out_noise, "out_noise", False)
-    w_noise = _float_param(w_noise, "w_noise", False)
-    nm_constant = _float_param(nm_constant, "nm_constant", mode == 1)
-    max_passes = _int_param(max_passes, "max_passes", 1, _MAX_PASSES)
-    slices = _int_param(input_slices, "input_slices", 1, max(1, dac_bits - 1))
-    if slices > 1 and dac_bits == 0:
-        raise ValueError("input_slices > 1 needs a quantising DAC (dac_bits >= 2)")
-    seed = _as_uint64(seed, "seed")
-    counter = _as_uint64(counter, "counter")
-    return (x, w, mode, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-            nm_constant, max_passes, slices, seed, counter)
-
-
+# Public API. A batch-1 MVM is latency-bound: arguments of canonical types
+# (exact Python int / float / str, float32 C-contiguous matrices) are checked
+# in one expression here and their values by the kernels (params_ok);
+# anything else goes through normalise, which converts it or raises with a
+# precise message (see _args).
 def _run(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-         noise_management, nm_constant, max_passes, input_slices, seed, counter):
-    # Fast path for canonical arguments (exact Python types, float32
-    # C-contiguous matrices): one expression instead of a call per parameter,
-    # because the batch-1 MVM is latency-bound. Anything else goes through
-    # _normalise, which converts or raises with a precise message.
-    mode = _NM_CODES.get(noise_management) if type(noise_management) is str else None
-    if not (type(x) is np.ndarray and type(w) is np.ndarray and x.dtype is _F32
-            and w.dtype is _F32 and x.ndim == 2 and w.ndim == 2
+         noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter):
+    mode = NM_CODES.get(noise_management) if type(noise_management) is str else None
+    if not (type(x) is np.ndarray and type(w) is np.ndarray and x.dtype is F32
+            and w.dtype is F32 and x.ndim == 2 and w.ndim == 2
             and x.shape[1] == w.shape[1 if trans else 0]
             and x.flags.c_contiguous and w.flags.c_contiguous and mode is not None
-            and type(dac_bits) is int and (dac_bits == 0 or 2 <= dac_bits <= _MAX_BITS)
-            and type(adc_bits) is int and (adc_bits == 0 or 2 <= adc_bits <= _MAX_BITS)
-            and type(dac_range) is float and 0.0 < dac_range < _INF
-            and type(adc_range) is float and 0.0 < adc_range < _INF
-            and type(out_noise) is float and 0.0 <= out_noise < _INF
-            and type(w_noise) is float and 0.0 <= w_noise < _INF
-            and type(nm_constant) is float and 0.0 <= nm_constant < _INF
-            and (mode != 1 or nm_constant > 0.0)
-            and type(max_passes) is int and 1 <= max_passes <= _MAX_PASSES
-            and type(input_slices) is int
-            and (input_slices == 1 or 2 <= input_slices < dac_bits)
-            and type(seed) is int and 0 <= seed < _INT64_LIMIT
-            and type(counter) is int and 0 <= counter < _INT64_LIMIT):
+            and type(dac_bits) is int and type(adc_bits) is int
+            and type(max_passes) is int and type(input_slices) is int
+            # all four small and >= 0 (numba types them as int64; ranges: params_ok)
+            and 0 <= dac_bits | adc_bits | max_passes | input_slices < SMALL_INT_LIMIT
+            and type(dac_range) is float and type(adc_range) is float
+            and type(out_noise) is float and type(w_noise) is float
+            and type(nm_constant) is float
+            and type(seed) is int and 0 <= seed < INT64_LIMIT
+            and type(counter) is int and 0 <= counter < INT64_LIMIT
+            and (read_sigma is None or (type(read_sigma) is np.ndarray
+                                        and read_sigma.dtype is F32
+                                        and read_sigma.shape == w.shape
+                                        and read_sigma.flags.c_contiguous))):
         (x, w, mode, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-         nm_constant, max_passes, input_slices, seed, counter) = _normalise(
+         nm_constant, max_passes, input_slices, read_sigma, seed, counter) = normalise(
             x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-            noise_management, nm_constant, max_passes, input_slices, seed, counter)
+            noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter)
     batch = x.shape[0]
-    if batch > _FUSED_MAX_BATCH:
+    if batch <= _FUSED_MAX_BATCH:
+        y = np.empty((batch, w.shape[0] if trans else w.shape[1]), F32)
+        passes = np.empty(batch, I32)
+        status = _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits,
+                            adc_range, out_noise, w_noise, read_sigma, max_passes,
+                            input_slices, seed, counter, y, passes)
+        if not status:
+            return y, passes
+        if status == _BAD_SIGMA:
+            raise sigma_error(read_sigma)
+    elif params_ok(mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range, out_noise,
+                   w_noise, max_passes, input_slices):
         return _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits,
-                            adc_range, out_noise, w_noise, max_passes, input_slices, seed,
-                            counter)
-    y = np.empty((batch, w.shape[0] if trans else w.shape[1]), dtype=np.float32)
-    passes = np.empty(batch, dtype=np.int32)
-    _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-               out_noise, w_noise, max_passes, input_slices, seed, counter, y, passes)
-    return y, passes
+                            adc_range, out_noise, w_noise, read_sigma, max_passes,
+                            input_slices, seed, counter)
+    # a value out of range: normalise raises the precise error
+    normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
+              noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter)
+    raise AssertionError("params_ok rejected arguments that normalise accepts")
 
 
 def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
                out_noise=0.06, w_noise=0.0, noise_management="abs_max", nm_constant=1.0,
-               max_passes=6, input_slices=1, seed, counter):
+               max_passes=6, input_slices=1, read_sigma=None, seed, counter):
     """Noisy analog ``x @ w`` of a batch through one crossbar tile.
 
     Parameters
@@ -552,6 +304,11 @@ def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
         ``2**shift_s * (2**width_s - 1) / (2**(dac_bits-1) - 1)``; with ideal
         converters and no noise this reproduces the unsliced result.
         Bound management repeats all slices. ``passes`` counts every slice.
+    read_sigma : float32[R, C] or None
+        Per-device read-noise sigma in the normalised units of ``w`` (finite,
+        >= 0), drawn anew in every analog pass: each pass adds exactly
+        Gaussian output noise of variance ``(x''**2) @ (read_sigma**2)``
+        before the output noise and the ADC. None (default): off.
     seed, counter : int in [0, 2**64)
         Select the noise stream; the result depends only on the arguments.
 
@@ -563,18 +320,23 @@ def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
         times ``input_slices``).
     """
     return _run(x, w, False, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-                noise_management, nm_constant, max_passes, input_slices, seed, counter)
+                noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
+                counter)
 
 
 def analog_mvm_transposed(d, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
                           out_noise=0.06, w_noise=0.0, noise_management="abs_max",
-                          nm_constant=1.0, max_passes=6, input_slices=1, seed, counter):
+                          nm_constant=1.0, max_passes=6, input_slices=1, read_sigma=None,
+                          seed, counter):
     """Noisy analog ``d @ w.T`` (backward pass through the same tile).
 
-    ``d`` is float32[B, C], ``w`` float32[R, C]; returns (float32[B, R],
+    ``d`` is float32[B, C], ``w`` and ``read_sigma`` float32[R, C] (the sigma
+    of device ``w[r, c]`` is ``read_sigma[r, c]``: output ``r`` gets read-noise
+    variance ``(d''**2) @ (read_sigma**2).T``); returns (float32[B, R],
     int32[B]). Same periphery and randomness as :func:`analog_mvm` (the
-    result equals ``analog_mvm(d, w.T, ...)`` up to float32 summation order
-    of the analog product).
+    result equals ``analog_mvm(d, w.T, read_sigma=read_sigma.T, ...)`` up to
+    float32 summation order of the analog products).
     """
     return _run(d, w, True, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-                noise_management, nm_constant, max_passes, input_slices, seed, counter)
+                noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
+                counter)

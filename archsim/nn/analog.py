@@ -57,15 +57,26 @@ class ProgrammedChip:
                                                             generator(seed, Stream.PROGRAMMING, tile, repeat))
         return cls(program=program, tiles=tiles, seed=seed, repeat=repeat)
 
-    def read(self, t: float) -> "AnalogProduct":
-        """The chip read at t seconds after programming, as a product for `Network`."""
-        reads = {}
+    def read(self, t: float, per_mvm: bool = True) -> "AnalogProduct":
+        """The chip at t seconds after programming, as a product for `Network`.
+
+        per_mvm: every MVM draws its own device read noise (exact, as an output-referred
+        Gaussian of variance sum_i x_i^2 sigma_ij^2, in the kernel); otherwise one read
+        realisation is frozen for the whole evaluation (as aihwkit's drifted weights).
+        """
+        reads, sigmas = {}, {}
+        key_t = int(round(t * 1e3))
         for key, tile in self.tiles.items():
             physical = self.program.layer(key[0]).analog.tiles[key[1]][key[2]]
-            reads[key] = tile.read(t, generator(self.seed, Stream.READ, physical, self.repeat,
-                                                int(round(t * 1e3)))).slices()
-        return AnalogProduct(program=self.program, reads=reads,
-                             seed=stream_seed(self.seed, Stream.MVM, self.repeat, int(round(t * 1e3))))
+            rng = generator(self.seed, Stream.READ, physical, self.repeat, key_t)
+            if per_mvm:
+                reads[key] = tile.mean_read(t, rng).slices()
+                sigma = tile.slice_sigma(t)
+                sigmas[key] = sigma if sigma.any() else None
+            else:
+                reads[key] = tile.read(t, rng).slices()
+        return AnalogProduct(program=self.program, reads=reads, sigmas=sigmas,
+                             seed=stream_seed(self.seed, Stream.MVM, self.repeat, key_t))
 
 
 @dataclass
@@ -75,16 +86,17 @@ class AnalogProduct:
     program: Program
     reads: dict[tuple[str, int, int], AnalogSlices]
     seed: int
+    sigmas: dict[tuple[str, int, int], np.ndarray | None] = field(default_factory=dict)  # per-MVM read noise
     calls: int = 0
     passes: dict[str, PassCounts] = field(default_factory=dict)
 
     last_passes: np.ndarray | None = None  # passes of each row of the latest call
 
     @classmethod
-    def program_chip(cls, program: Program, params: Params, seed: int, t: float, repeat: int = 0
-                     ) -> "AnalogProduct":
+    def program_chip(cls, program: Program, params: Params, seed: int, t: float, repeat: int = 0,
+                     per_mvm: bool = True) -> "AnalogProduct":
         """Program every tile with `params` and read the chip at time t after programming."""
-        return ProgrammedChip.program_all(program, params, seed, repeat).read(t)
+        return ProgrammedChip.program_all(program, params, seed, repeat).read(t, per_mvm)
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         a = plan.analog
@@ -96,7 +108,7 @@ class AnalogProduct:
             if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
                 x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
             y, p = tile_mvm(self.reads[plan.name, replica, b], x, self.program.hardware.tiles,
-                            seed=self.seed, counter=self.calls)
+                            seed=self.seed, counter=self.calls, read_sigma=self.sigmas.get((plan.name, replica, b)))
             self.calls += 1
             if a.row_blocks > 1:
                 out[:, block.col_start:block.col_stop] += y

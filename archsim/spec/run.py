@@ -15,6 +15,11 @@ class Backend(str, enum.Enum):
     NUMPY = "numpy"   # the slow reference twins
 
 
+class ReadNoise(str, enum.Enum):
+    PER_MVM = "per_mvm"  # a new device read-noise draw for every MVM (exact, costs ~1.5x)
+    FROZEN = "frozen"    # one read realisation per evaluation (aihwkit's drifted weights)
+
+
 class Fidelity(str, enum.Enum):
     EXACT = "exact"            # one simulation event per MVM
     AGGREGATED = "aggregated"  # one event per run of MVMs
@@ -58,6 +63,8 @@ class RunSettings:
     inference_times: tuple[float, ...] = spec_field((3600.0,), doc="times after programming at which "
                                                     "accuracy is evaluated", unit=TIME, ge=0)
     eval_images: int = spec_field(500, doc="test images for accuracy (0: the whole test set)", ge=0)
+    read_noise: ReadNoise = spec_field(ReadNoise.PER_MVM, doc="device read noise drawn per MVM or frozen "
+                                                              "per evaluation")
     programming_repeats: int = spec_field(2, doc="independent programmings of the chip the analog "
                                                  "accuracy is averaged over", ge=1)
     train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")

@@ -1,7 +1,8 @@
 """The noisy analog MVM kernel against its numpy twin, and its properties.
 
 Exactness: with dyadic weights (m / 64) and a DAC step of 1/64 every analog
-product is exact in float32 whatever the summation order, so the kernel (fused
+product (and, with small dyadic read-noise sigmas, every read-noise variance)
+is exact in float32 whatever the summation order, so the kernel (fused
 small-batch path, BLAS batch path, transposed) and the twin must agree bit for
 bit, noise, ADC, bound-management passes and all. With arbitrary float
 weights the analog products differ in the last bits (BLAS vs numba vs numpy
@@ -52,6 +53,13 @@ def dyadic_weights(rng, rows, cols):
     return (rng.integers(-64, 65, size=(rows, cols)) / 64.0).astype(F32)
 
 
+def dyadic_sigma(rng, rows, cols):
+    """Read-noise sigmas m / 64, 0 <= m <= 8: with DAC outputs that are
+    multiples of one power of two (numerators up to 64) every product x''**2 *
+    sigma**2 and every partial sum of up to 40 of them is exact in float32."""
+    return (rng.integers(0, 9, size=(rows, cols)) / 64.0).astype(F32)
+
+
 def dyadic_dac_range(dac_bits):
     """DAC range whose step is 1/64: every DAC output is a multiple of 1/64."""
     return (2 ** (dac_bits - 1) - 1) / 64.0
@@ -91,6 +99,8 @@ def exact_cases(draw):
     )
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     w = dyadic_weights(rng, n_in, n_out)
+    if draw(st.booleans()):
+        p["read_sigma"] = dyadic_sigma(rng, n_in, n_out)
     if ideal_dac:  # dyadic inputs, scaled by powers of two only: exact
         x = (rng.integers(-64, 65, size=(batch, n_in)) / 64.0).astype(F32)
     else:
@@ -99,7 +109,7 @@ def exact_cases(draw):
     return x, w, p
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exact_cases())
 def test_kernel_matches_twin_exactly(case):
     x, w, p = case
@@ -111,12 +121,15 @@ def test_kernel_matches_twin_exactly(case):
     np.testing.assert_array_equal(y, y_twin)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exact_cases())
 def test_transposed_matches_forward_on_transposed_weights(case):
     d, w, p = case
     wt = np.ascontiguousarray(w.T)  # [n_out, n_in]: d @ wt.T == d @ w
-    y_t, passes_t = analog_mvm_transposed(d, wt, **p)
+    pt = dict(p)
+    if p.get("read_sigma") is not None:  # indexed like the weights
+        pt["read_sigma"] = np.ascontiguousarray(p["read_sigma"].T)
+    y_t, passes_t = analog_mvm_transposed(d, wt, **pt)
     y_f, passes_f = analog_mvm(d, w, **p)
     np.testing.assert_array_equal(passes_t, passes_f)
     np.testing.assert_array_equal(y_t, y_f)
@@ -124,14 +137,17 @@ def test_transposed_matches_forward_on_transposed_weights(case):
 
 @pytest.mark.parametrize("batch", [1, _FUSED_MAX_BATCH + 4])
 def test_transposed_long_rows_exact(batch):
-    """Rows longer than the 64 lanes of the fused transposed product."""
+    """Rows longer than the 64 lanes of the fused transposed product (also for
+    the read-noise variance: sigmas m / 64 with m <= 2 keep 200-term sums exact)."""
     rng = np.random.default_rng(batch)
     w = dyadic_weights(rng, 200, 70)
+    sigma = (rng.integers(0, 3, size=(200, 70)) / 64.0).astype(F32)
     d = rng.standard_normal((batch, 200)).astype(F32)
     p = periphery(dac_range=dyadic_dac_range(7), adc_range=4.0, out_noise=0.1, max_passes=3,
                   seed=6, counter=batch)
-    y_t, passes_t = analog_mvm_transposed(d, np.ascontiguousarray(w.T), **p)
-    y_twin, passes_twin = analog_mvm_twin(d, w, **p)
+    y_t, passes_t = analog_mvm_transposed(d, np.ascontiguousarray(w.T),
+                                          read_sigma=np.ascontiguousarray(sigma.T), **p)
+    y_twin, passes_twin = analog_mvm_twin(d, w, read_sigma=sigma, **p)
     np.testing.assert_array_equal(passes_t, passes_twin)
     np.testing.assert_array_equal(y_t, y_twin)
 
@@ -373,14 +389,17 @@ def test_determinism_and_counter():
     (dict(dac_bits=0, input_slices=2), ValueError, "input_slices"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(counter=1.5), TypeError, "counter"),
+    (dict(max_passes=2**70), ValueError, "max_passes"),
+    (dict(w_noise=float("inf")), ValueError, "w_noise"),
+    (dict(input_slices=True), TypeError, "input_slices"),
 ])
 def test_bad_parameters_raise(kwargs, exc, match):
-    x = np.ones((2, 4), dtype=F32)
     w = np.ones((4, 3), dtype=F32)
     args = dict(seed=0, counter=0)
     args.update(kwargs)
-    with pytest.raises(exc, match=match):
-        analog_mvm(x, w, **args)
+    for batch in (2, _FUSED_MAX_BATCH + 4):  # value checks: in the fused kernel / before BLAS
+        with pytest.raises(exc, match=match):
+            analog_mvm(np.ones((batch, 4), dtype=F32), w, **args)
 
 
 def test_bad_arrays_raise():

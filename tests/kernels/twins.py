@@ -5,9 +5,10 @@ a time, in float32 numpy arithmetic (the same IEEE operations in the same
 order as the kernel), and takes its noise from the kernel's public generator
 ``standard_normal(seed, counter, n)`` so that the streams match sample for
 sample. The one thing a twin cannot reproduce is the summation order of the
-float32 analog product ``x'' @ W`` (BLAS, numba loops and numpy's matvec all
-differ), so comparisons are exact only when that product is exact in float32
-(the tests use dyadic weights and DAC steps for that); otherwise the outputs
+float32 analog products ``x'' @ W`` and, with read noise, ``(x''**2) @
+sigma**2`` (BLAS, numba loops and numpy's matvec all differ), so comparisons
+are exact only when those products are exact in float32 (the tests use dyadic
+weights, sigmas and DAC steps for that); otherwise the outputs
 agree to float32 rounding, except that a rounding difference can move a value
 across an ADC decision threshold (one ADC level) or across the saturation
 bound (a different bound-management path) in rare cases.
@@ -65,14 +66,21 @@ def adc(t, adc_bits, adc_range):
 
 
 def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-                    noise_management, nm_constant, max_passes, input_slices, seed, counter):
-    """Twin of ``analog_mvm`` (for the transposed kernel pass ``w.T``)."""
+                    noise_management, nm_constant, max_passes, input_slices, seed, counter,
+                    read_sigma=None):
+    """Twin of ``analog_mvm`` (for the transposed kernel pass ``w.T`` and
+    ``read_sigma.T``)."""
     x = np.asarray(x, dtype=F32)
     w = np.asarray(w, dtype=F32)
     batch, n_out = x.shape[0], w.shape[1]
     slices = input_slices
-    z = standard_normal(seed, counter, max_passes * slices * batch * 2 * n_out)
-    z = z.reshape(max_passes * slices, batch, 2, n_out)
+    n_pass = max_passes * slices  # Q: most analog passes of one row
+    n_z = n_pass * batch * 2 * n_out  # output and weight noise, then read noise
+    z_all = standard_normal(seed, counter, n_z + (0 if read_sigma is None else n_z // 2))
+    z = z_all[:n_z].reshape(n_pass, batch, 2, n_out)
+    if read_sigma is not None:
+        z_read = z_all[n_z:].reshape(n_pass, batch, n_out)
+        sigma2 = np.asarray(read_sigma, dtype=F32) ** 2  # float32 squares
     y = np.zeros((batch, n_out), dtype=F32)
     passes = np.zeros(batch, dtype=np.int32)
     for b in range(batch):
@@ -93,6 +101,9 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             for s in range(slices):
                 q = p * slices + s
                 t = inputs[s] @ w
+                if read_sigma is not None:  # exact per-pass Gaussian of the device reads
+                    var = (inputs[s] * inputs[s]) @ sigma2
+                    t = t + np.sqrt(var) * z_read[q, b]
                 if w_noise > 0:
                     t = t + F32(w_noise * norms[s]) * z[q, b, 1]
                 if out_noise > 0:

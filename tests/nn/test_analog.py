@@ -6,7 +6,7 @@ import pytest
 from archsim.compiler import compile_program
 from archsim.data import load_dataset
 from archsim.nn import Network, init_params
-from archsim.nn.analog import AnalogProduct
+from archsim.nn.analog import AnalogProduct, ProgrammedChip
 from archsim.rng import Stream, generator
 from archsim.spec import load_hardware, load_workload
 
@@ -53,3 +53,14 @@ def test_pcm_noise_changes_outputs_reproducibly(images):
     assert not np.array_equal(run[0], other)
     rel = np.abs(run[0] - digital).mean() / np.abs(digital).mean()
     assert 0.005 < rel < 0.5  # noisy, but still the same network
+
+
+def test_read_noise_is_drawn_per_mvm_or_frozen(images):
+    hw = load_hardware("standard_aimc", ["tiles.noise.out_noise=0", "tiles.noise.w_noise=0"])
+    program = compile_program(load_workload("rapa_convnet_28"), hw, seed=0)
+    params = init_params(program, generator(0, Stream.TRAINING, 0), replicated=True)
+    chip = ProgrammedChip.program_all(program, params, seed=3)
+    per_mvm = Network(program, chip.read(3600.0))
+    frozen = Network(program, chip.read(3600.0, per_mvm=False))
+    assert not np.array_equal(per_mvm.forward(params, images[:10])[0], per_mvm.forward(params, images[:10])[0])
+    assert np.array_equal(frozen.forward(params, images[:10])[0], frozen.forward(params, images[:10])[0])

@@ -142,7 +142,7 @@ def test_duplicate_key_and_unknown_document(write, tmp_path):
         f"{tmp_path / 'dup.yaml'}:2: is not valid YAML: key 'seed' appears twice"]
     assert problems(load_file, write("what.yaml", "colour: blue\n"))[0].endswith(
         "is neither a hardware spec (it would have 'tiles'), a workload (it would have 'layers') nor run "
-        "settings (keys schema_version, seed, out, backend, fidelity, images, inference_times, eval_images, "
+        "settings (keys schema_version, seed, out, backend, fidelity, images, inference_times, eval_images, read_noise, "
         "programming_repeats, train)")
 
 
