@@ -73,6 +73,9 @@ def save_weights(path: str | os.PathLike, params: Mapping[str, np.ndarray], meta
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)

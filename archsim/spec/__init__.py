@@ -20,7 +20,7 @@ from archsim.spec.yamlio import apply_set, parse_set, read_yaml
 
 DOCUMENTS = {"hardware": HardwareSpec, "workload": Workload, "run": RunSettings}
 PRESET_DIRS = {"hardware": "hardware", "workload": "workloads"}
-DEFAULT_WORKLOAD = "rapa_convnet_32"
+DEFAULT_WORKLOAD = "rapa_convnet_28"  # ships trained weights and test images: a real accuracy
 DEFAULT_HARDWARE = "rpu"
 
 __all__ = ["HardwareSpec", "Workload", "RunSettings", "load_hardware", "load_workload", "load_run",
