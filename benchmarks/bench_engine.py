@@ -7,8 +7,10 @@ Each repetition measures, back to back:
   first layer (rpu): simpy events per second of the simulation loop, and wall time of
   one `simulate()` call (building the chip and assembling the result included).
 The machines are shared and noisy, so every figure is the median over the repetitions
-and engine/simpy ratios are taken within a repetition. For reference it also times
-ResNet-32 with the baseline run that `result.acceleration` needs.
+and engine/simpy ratios are taken within a repetition; the load average is printed
+before and after, and CPU time (`process_time`) beside wall time, as CPU time suffers
+less from other jobs. For reference it also times ResNet-32 with the baseline run that
+`result.acceleration` needs (what `archsim run` does).
 
 The last line is machine-readable:
     engine_over_simpy=<median over repetitions of min(resnet32, rapa1024) engine events/s
@@ -17,6 +19,7 @@ The last line is machine-readable:
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -42,11 +45,16 @@ def bare_simpy(n: int = 200_000) -> float:
     return n / (time.perf_counter() - start)
 
 
-def engine(program, baseline: bool = False) -> tuple[float, float, int]:
-    """(wall s of simulate(), events per s of its simulation loop, events) for one image."""
-    start = time.perf_counter()
+def engine(program, baseline: bool = False) -> tuple[float, float, int, float]:
+    """(wall s of simulate(), events per s of its simulation loop, events, CPU s) for one image."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = simulate(program, load_run(None, ["images=1"]), baseline=baseline, trace=False)
-    return time.perf_counter() - start, result.events / result.wall_s, result.events
+    return (time.perf_counter() - start, result.events / result.wall_s, result.events,
+            time.process_time() - cpu)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -54,6 +62,7 @@ def main() -> int:
     programs = {"resnet32": compile_program(load_workload("resnet32"), rpu),
                 "rapa1024": compile_program(load_workload("rapa_convnet_32", ["mapping.replicas={conv1: 1024}"]),
                                             rpu)}
+    print(load())
     runs: dict[str, list] = {name: [] for name in ("bare", *programs, "resnet32+baseline")}
     ratios = []
     for _ in range(REPEATS):
@@ -69,8 +78,10 @@ def main() -> int:
         walls = [r[0] for r in runs[name]]
         wall[name] = statistics.median(walls)
         eps = statistics.median(r[1] for r in runs[name])
-        print(f"{name}: {wall[name]:.3f} s wall (min {min(walls):.3f}), {runs[name][0][2]:,} events, "
-              f"{eps:,.0f} events/s")
+        cpu = [r[3] for r in runs[name]]
+        print(f"{name}: {wall[name]:.3f} s wall (min {min(walls):.3f}), {statistics.median(cpu):.3f} s CPU "
+              f"(min {min(cpu):.3f}), {runs[name][0][2]:,} events, {eps:,.0f} events/s")
+    print(f"engine/simpy per repetition: {' '.join(f'{r:.3f}' for r in ratios)}; {load()}")
     ratio = statistics.median(ratios)
     print(f"engine_over_simpy={ratio:.3f} resnet32_s={wall['resnet32']:.3f} rapa1024_s={wall['rapa1024']:.3f}")
     return 0

@@ -7,6 +7,7 @@ import logging
 
 from archsim.compiler import compile_program
 from archsim.compiler.program import Program
+from archsim.engine.core import gc_paused
 from archsim.engine.models.chip import Chip
 from archsim.engine.passes import PassSource, resolve
 from archsim.engine.result import Acceleration, ComponentRecord, LayerRecord, TimingResult, chip_area
@@ -50,11 +51,19 @@ def cycle_limit(chip: Chip, images: int) -> int:
 
 def _run(program: Program, images: int, passes, run_length: int, fidelity: str, seed: int, *,
          trace: bool, trace_limit: int, max_cycles: int | None) -> TimingResult:
-    hw = program.hardware
     chip = Chip(program, images=images, passes=passes, run_length=run_length, trace=trace,
                 trace_limit=trace_limit)
-    limit = max_cycles if max_cycles is not None else cycle_limit(chip, images)
-    stats = chip.run(limit)
+    try:
+        stats = chip.run(max_cycles if max_cycles is not None else cycle_limit(chip, images))
+        return _result(chip, stats, images, fidelity, seed)
+    finally:
+        chip.close()
+
+
+def _result(chip: Chip, stats, images: int, fidelity: str, seed: int) -> TimingResult:
+    """The TimingResult of a chip that has run (plain data: it keeps nothing of the chip)."""
+    program = chip.program
+    hw = program.hardware
     ctl = chip.controller
     cycles = max(1, ctl.last_done)
     components = []
@@ -108,7 +117,13 @@ def simulate(program: Program, settings: RunSettings | None = None, passes: Pass
     Raises DeadlockError / CycleLimitError (archsim.engine.core.errors) naming what every
     blocked component was waiting on.
     """
-    settings = settings or RunSettings()
+    with gc_paused():
+        return _simulate(program, settings or RunSettings(), passes, baseline=baseline, trace=trace,
+                         trace_limit=trace_limit, run_length=run_length, max_cycles=max_cycles)
+
+
+def _simulate(program: Program, settings: RunSettings, passes: PassSource, *, baseline: bool, trace: bool,
+              trace_limit: int, run_length: int | None, max_cycles: int | None) -> TimingResult:
     fidelity = Fidelity(settings.fidelity)
     length = 1 if fidelity is Fidelity.EXACT else (run_length or DEFAULT_RUN_LENGTH)
     pass_fn = resolve(passes, program.hardware, settings.seed)

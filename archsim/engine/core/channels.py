@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, deque
+from collections import deque
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,14 @@ class Inbox:
 
     def put(self, item: Any) -> None:
         self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.succeed()
+
+    def put_value(self, event: simpy.Event) -> None:
+        """`put` the value of `event`: a callback for an event that delivers an item."""
+        self.items.append(event.value)
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -119,13 +128,20 @@ class Credits:
         return event
 
     def force(self, n: int) -> None:
-        self._add(n)
+        used = self.used = self.used + n          # _add, inlined: this is on the hot path
+        if used > self.peak:
+            self.peak = used
+        meter = self.meter
+        used = meter.used = meter.used + n
+        if used > meter.peak:
+            meter.peak = used
 
     def give(self, n: int) -> None:
         """Return `n` units and wake the waiters that now fit."""
         self.used -= n
         self.meter.used -= n
-        self.kick()
+        if self.waiters:
+            self.kick()
 
     def kick(self) -> None:
         """Wake waiters in order while they fit, counting each as if it took its units (a
@@ -154,8 +170,10 @@ class PortArray:
     e_last + latency_last. Contention emerges from the ports' busy times.
 
     Along identical hops fed by an entry port the recurrence reduces exactly to
-    e_k = h_k + max(d_hop, d_entry), which makes a hop four operations. The hot path
-    only logs (route, bytes); per-port totals and trace intervals are derived at the end.
+    e_k = h_k + max(d_hop, d_entry), which makes a hop four operations. Everything that
+    depends only on (route, bytes) is computed once into a plan (`plan`); `book` then
+    books a plan, and only counts it: per-port totals and trace intervals are derived
+    at the end. Callers on a hot path keep their plans and call `book` directly.
     """
 
     def __init__(self):
@@ -167,10 +185,13 @@ class PortArray:
         self._kind: list[int] = []                                 # ports alike share a kind
         self._kinds: dict[tuple, int] = {}
         self.routes: list[tuple[int, tuple[int, ...], int]] = []   # (entry or -1, hops, exit or -1)
-        self._plans: list[dict[int, tuple]] = []    # bytes -> (entry, hops, exit, busy x3, hop latency)
+        self._plans: dict[tuple[int | None, int], tuple] = {}      # (route, bytes) -> plan
+        # plan id -> (route, bytes) and how often it was booked; id 0: no route
+        self._plan_keys: list[tuple[int | None, int]] = [(None, 0)]
+        self.booked: list[int] = [0]
         self._busy: dict[tuple[int, int], int] = {}
-        self.log: list[tuple[int, int]] = []     # (route, bytes) of every transfer
-        self.trace_log: list[tuple[int, tuple[int, ...], int]] | None = None  # (route, hop heads, bytes)
+        self.trace_log: list[tuple[int, tuple[int, ...]]] | None = None  # (plan id, hop heads)
+        self.book = self._book
 
     def add_port(self, name: str | None, bytes_per_cycle: float, latency: int = 0, unit_bytes: int = 1) -> int:
         self.names.append(name)
@@ -182,12 +203,24 @@ class PortArray:
                                                  len(self._kinds)))
         return len(self.free_at) - 1
 
+    def add_ports(self, n: int, name: str | None, bytes_per_cycle: float, latency: int = 0,
+                  unit_bytes: int = 1) -> range:
+        """`n` identical ports (all named `name`); returns their ids."""
+        first = len(self.free_at)
+        kind = self._kinds.setdefault((float(bytes_per_cycle), int(latency), int(unit_bytes)), len(self._kinds))
+        self.names += [name] * n
+        self.bytes_per_cycle += [float(bytes_per_cycle)] * n
+        self.latency += [int(latency)] * n
+        self.unit_bytes += [int(unit_bytes)] * n
+        self.free_at += [0] * n
+        self._kind += [kind] * n
+        return range(first, first + n)
+
     def add_route(self, entry: int | None, hops: tuple[int, ...], exit: int | None) -> int:
         """Register a route; every hop must have the same bandwidth, latency and unit."""
         if len(set(map(self._kind.__getitem__, hops))) > 1:
             raise ValueError("the hops of a route must be identical ports")
         self.routes.append((-1 if entry is None else entry, tuple(hops), -1 if exit is None else exit))
-        self._plans.append({})
         return len(self.routes) - 1
 
     def busy_cycles(self, port: int, nbytes: int) -> int:
@@ -202,52 +235,51 @@ class PortArray:
             busy = self._busy[key] = max(1, math.ceil(units * unit / self.bytes_per_cycle[port] - 1e-9))
         return busy
 
-    def _plan(self, route: int, nbytes: int) -> tuple:
-        entry, hops, exit = self.routes[route]
-        d_entry = self.busy_cycles(entry, nbytes)
-        d_hop = max(self.busy_cycles(hops[0], nbytes), d_entry) if hops else 0
-        lat = self.latency[hops[0]] if hops else 0
-        plan = self._plans[route][nbytes] = (entry, hops, exit, d_entry, d_hop, self.busy_cycles(exit, nbytes), lat)
+    def plan(self, route: int | None, nbytes: int) -> tuple:
+        """The plan of moving `nbytes` along `route`, for `book`:
+        (entry, hops, exit, busy at entry, busy per hop, busy at exit, hop latency, plan id)."""
+        key = (route, nbytes)
+        plan = self._plans.get(key)
+        if plan is None:
+            if route is None:
+                plan = (-1, (), -1, 0, 0, 0, 0, 0)
+            else:
+                entry, hops, exit = self.routes[route]
+                d_entry = self.busy_cycles(entry, nbytes)
+                d_hop = max(self.busy_cycles(hops[0], nbytes), d_entry) if hops else 0
+                lat = self.latency[hops[0]] if hops else 0
+                plan = (entry, hops, exit, d_entry, d_hop, self.busy_cycles(exit, nbytes), lat,
+                        len(self._plan_keys))
+                self._plan_keys.append(key)
+                self.booked.append(0)
+            self._plans[key] = plan
         return plan
 
     def reserve(self, t: int, nbytes: int, route: int | None) -> int:
         """Book `nbytes` along `route` from cycle `t` on; returns the cycle the tail arrives
         (`t` itself for no route)."""
-        if route is None:
-            return t
-        plan = self._plans[route].get(nbytes)
-        if plan is None:
-            plan = self._plan(route, nbytes)
-        entry, hops, exit, d_entry, d_hop, d_exit, lat = plan
-        self.log.append((route, nbytes))
+        return self.book(t, self.plan(route, nbytes))
+
+    def _book(self, t: int, plan: tuple) -> int:
+        """Book a transfer planned by `plan` from cycle `t` on; returns the cycle its tail arrives."""
+        entry, hops, exit, d_entry, d_hop, d_exit, lat, pid = plan
+        self.booked[pid] += 1
         free = self.free_at
         head = t
         if entry >= 0:
             f = free[entry]
             if f > head:
                 head = f
-            tail = head + d_entry
-            free[entry] = tail
+            tail = free[entry] = head + d_entry
         else:
             tail = t
         if hops:
-            if self.trace_log is None:
-                for port in hops:
-                    f = free[port]
-                    if f > head:
-                        head = f
-                    free[port] = head + d_hop
-                    head += lat
-            else:
-                heads = []
-                for port in hops:
-                    f = free[port]
-                    if f > head:
-                        head = f
-                    heads.append(head)
-                    free[port] = head + d_hop
-                    head += lat
-                self.trace_log.append((route, tuple(heads), nbytes))
+            for port in hops:
+                f = free[port]
+                if f > head:
+                    head = f
+                free[port] = head + d_hop
+                head += lat
             tail = head + d_hop
         if exit >= 0:
             f = free[exit]
@@ -259,41 +291,82 @@ class PortArray:
             free[exit] = tail = end
         return tail
 
+    def _book_traced(self, t: int, plan: tuple) -> int:
+        """`_book`, also logging where the head reached every hop."""
+        entry, hops, exit, d_entry, d_hop, d_exit, lat, pid = plan
+        self.booked[pid] += 1
+        free = self.free_at
+        head = t
+        if entry >= 0:
+            f = free[entry]
+            if f > head:
+                head = f
+            tail = free[entry] = head + d_entry
+        else:
+            tail = t
+        if hops:
+            heads = []
+            for port in hops:
+                f = free[port]
+                if f > head:
+                    head = f
+                heads.append(head)
+                free[port] = head + d_hop
+                head += lat
+            self.trace_log.append((pid, tuple(heads)))
+            tail = head + d_hop
+        if exit >= 0:
+            f = free[exit]
+            if f > head:
+                head = f
+            end = head + d_exit
+            if tail > end:
+                end = tail
+            free[exit] = tail = end
+        return tail
+
+    def start_trace(self) -> None:
+        """Log the hop heads of every transfer booked from now on (for `intervals`)."""
+        self.trace_log = []
+        self.book = self._book_traced
+
     def port_totals(self) -> dict[int, tuple[int, int, int, int]]:
         """port -> (transfers, units, busy cycles, bytes), for every port that was used."""
-        if not self.log:
+        booked = np.asarray(self.booked, dtype=np.int64)
+        booked[0] = 0                                      # transfers without a route
+        pids = np.flatnonzero(booked)
+        if not len(pids):
             return {}
-        n_routes = len(self.routes)
-        totals = np.zeros((n_routes, 6), dtype=np.int64)  # transfers, bytes, busy entry/hop/exit, hop units
-        for (route, size), count in Counter(self.log).items():
-            _, hops, _, d_entry, d_hop, d_exit, _ = self._plans[route][size]
-            unit = self.unit_bytes[hops[0]] if hops else 1
-            row = totals[route]
-            row += (count, size * count, d_entry * count, d_hop * count, d_exit * count,
-                    -(-size // unit) * count)
-        used = np.flatnonzero(totals[:, 0])
-        ports, weights = [], []
-        for route in used.tolist():
-            entry, hops, exit = self.routes[route]
-            t, b, d_entry, d_hop, d_exit, hop_units = totals[route].tolist()
-            for port, busy, units in ((entry, d_entry, b), (exit, d_exit, b)):
-                if port >= 0:
-                    ports.append(np.array([port]))
-                    weights.append(np.array([[t, units, busy, b]]))
-            if hops:
-                ports.append(np.asarray(hops))
-                weights.append(np.repeat(np.array([[t, hop_units, d_hop, b]]), len(hops), axis=0))
-        ports_a = np.concatenate(ports)
-        weights_a = np.concatenate(weights).astype(np.float64)
+        plans = [self._plans[self._plan_keys[pid]] for pid in pids.tolist()]
+        count = booked[pids]
+        size = np.fromiter((self._plan_keys[pid][1] for pid in pids.tolist()), np.int64, len(pids))
+        entry, exit, d_entry, d_hop, d_exit = (np.fromiter((plan[i] for plan in plans), np.int64, len(plans))
+                                               for i in (0, 2, 3, 4, 5))
+        hops = [plan[1] for plan in plans]
+        n_hops = np.fromiter(map(len, hops), np.int64, len(hops))
+        hop_ports = np.fromiter(chain.from_iterable(hops), np.int64, int(n_hops.sum()))
+        moved = size * count
+        hop_size = np.repeat(size, n_hops)
+        hop_unit = np.asarray(self.unit_bytes, dtype=np.int64)[hop_ports]
+        has_entry, has_exit = entry >= 0, exit >= 0
+        # per port: transfers, units (bytes at buffer ports, whole units on hops), busy cycles, bytes
+        ports = np.concatenate([entry[has_entry], exit[has_exit], hop_ports])
+        columns = [np.concatenate([count[has_entry], count[has_exit], np.repeat(count, n_hops)]),
+                   np.concatenate([moved[has_entry], moved[has_exit],
+                                   -(-hop_size // hop_unit) * np.repeat(count, n_hops)]),
+                   np.concatenate([(d_entry * count)[has_entry], (d_exit * count)[has_exit],
+                                   np.repeat(d_hop * count, n_hops)]),
+                   np.concatenate([moved[has_entry], moved[has_exit], np.repeat(moved, n_hops)])]
         n = len(self.free_at)
-        cols = np.stack([np.bincount(ports_a, weights=weights_a[:, i], minlength=n) for i in range(4)], axis=1)
+        cols = np.stack([np.bincount(ports, weights=c, minlength=n) for c in columns], axis=1)
         used_ports = np.flatnonzero(cols[:, 0])
         values = np.rint(cols[used_ports]).astype(np.int64).tolist()
         return {int(p): tuple(v) for p, v in zip(used_ports.tolist(), values)}
 
     def intervals(self):
         """(port, start, busy) of every traced hop reservation."""
-        for route, heads, size in self.trace_log or ():
-            d_hop = self._plans[route][size][4]
-            for port, head in zip(self.routes[route][1], heads):
+        for pid, heads in self.trace_log or ():
+            plan = self._plans[self._plan_keys[pid]]
+            d_hop = plan[4]
+            for port, head in zip(plan[1], heads):
                 yield port, head, d_hop

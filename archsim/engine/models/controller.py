@@ -29,11 +29,12 @@ I/O buffer is full.
 
 from __future__ import annotations
 
+from simpy.events import Timeout
 
 from archsim.engine.core import Component
 from archsim.engine.models.linebuffer import plan_fetches
 from archsim.engine.models.tile import TileGroup
-from archsim.engine.models.wiring import build_tile_groups, partition_buffers
+from archsim.engine.models.wiring import build_tile_groups, digital_inputs, partition_buffers
 
 
 class ImageState:
@@ -89,10 +90,16 @@ class Controller(Component):
         self.buf_of = [chip.io_buffer if node.unit is None else chip.unit_buffers[node.unit] for node in graph]
         self.xy_of = [chip.io_node if node.unit is None else chip.unit_nodes[node.unit] for node in graph]
         self.inboxes = [u.inbox for u in chip.units]
+        self.arrive = [inbox.put_value for inbox in self.inboxes]     # callbacks of arrival events
         self._plans: dict[int, object] = {}   # fetch plans of layers with a fixed assignment
         plan = partition_buffers(graph, chip)
         self.region_of, self.inboxes_space, self.gates, self.held_of = (
             plan.region_of, plan.inboxes, plan.gates, plan.held_of)
+        # per layer and position of a perforated layer: 1 + the positions copied from it
+        self.mult_of = [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
+                        for node in graph]
+        self.book = self.net.ports.book
+        self.plan = self.net.ports.plan
         self.groups: list[list[TileGroup]] = [[] for _ in range(n)]
         self.max_positions = [0] * n
         for node in graph:
@@ -103,11 +110,17 @@ class Controller(Component):
         # stamps before or after the simulation time; booking those out of order would let a
         # transfer booked far ahead block earlier ones, so every transfer is booked now, in
         # order, and the delay it sees (queueing included) is applied to its own stamp.
-        self.send = self._send_stamped if self.lax else self.net.ports.reserve
-        self.sink_routes = [self.net.route(self.buf_of[i].read, self.xy_of[i], chip.io_node,
-                                           chip.io_buffer.write) if node.sink else None
-                            for i, node in enumerate(graph)]
-        self.remote_routes: dict[tuple[int, int], int | None] = {}
+        self.send = self._send_stamped if self.lax else self.book     # send(t, plan) -> arrival
+        self.sink_plans = [self.plan(self.net.route(self.buf_of[i].read, self.xy_of[i], chip.io_node,
+                                                    chip.io_buffer.write), node.channels) if node.sink else None
+                           for i, node in enumerate(graph)]
+        # per layer, computed once for the hot paths (exact fidelity uses them on every event)
+        self.consumers_of = [tuple((e.dst.index, e.readers, self.groups[e.dst.index] if e.dst.analog else None,
+                                    e.dst) for e in node.consumers) for node in graph]
+        self.inputs_of = [digital_inputs(self, node) if node.analog is None else () for node in graph]
+        self.spans_of = [[(self.span_start[m.index], self.span_end[m.index]) for m in node.chain] for node in graph]
+        self._consumers = self._consumers_lax if self.lax else self._consumers_exact
+        self._on_analog, self._on_digital = self._analog_done, self._digital_done
 
     def components(self) -> list[Component]:
         return [g for groups in self.groups for g in groups]
@@ -131,7 +144,8 @@ class Controller(Component):
         reads = [node.static_reads for node in self.graph]
         for node in self.graph:
             st.cnt.append(list(node.waits))
-            st.ready.append([now] * node.positions)
+            if self.lax:
+                st.ready.append([now] * node.positions)
             analog = node.analog
             if analog is None:
                 st.orders.append(None)
@@ -170,7 +184,7 @@ class Controller(Component):
         for q in range(io.positions):
             if not io_reads[q]:
                 space.give(io.channels)
-            self._consumers(io, st, q, now)
+            self._consumers(io.index, st, q, now)
         for node in self.graph:
             if node.analog is not None:
                 self._release(node.index)
@@ -207,9 +221,9 @@ class Controller(Component):
             e[image] = end
 
     # ---------------------------------------------------------------- data movement
-    def _send_stamped(self, t: int, nbytes: int, route) -> int:
+    def _send_stamped(self, t: int, plan: tuple) -> int:
         now = self.env.now
-        return t + self.net.send(now, nbytes, route) - now
+        return t + self.book(now, plan) - now
 
     def fetch(self, group: TileGroup, image: int, patch: int, t: int) -> int:
         """Move the input positions `patch` still lacks into the group's tile buffers; returns
@@ -227,7 +241,7 @@ class Controller(Component):
         data = group.data_rows
         arrival = t
         for route, share, _ in group.fetch_paths:
-            a = send(t, -(-n * share // data), route)
+            a = send(t, self.plan(route, -(-n * share // data)))
             if a > arrival:
                 arrival = a
         src = node.inputs[0].src
@@ -241,6 +255,51 @@ class Controller(Component):
         if freed:
             self.region_of[src.index].give(freed)
         return arrival
+
+    def fetch_exact(self, group: TileGroup, st: ImageState, patch: int, t: int) -> int:
+        """`fetch` with exact fidelity, where `t` is the simulation time (so the inputs, all
+        produced by now, never delay it), with the group's plans for each fetch size."""
+        wanted = st.fetch[group.node.index][patch]
+        if not wanted:
+            return t
+        n = len(wanted)
+        plans = group.fetch_plans.get(n)
+        if plans is None:
+            data = group.data_rows
+            plans = group.fetch_plans[n] = tuple(self.plan(route, -(-n * share // data))
+                                                 for route, share, _ in group.fetch_paths)
+        book = self.book
+        arrival = t
+        for plan in plans:
+            a = book(t, plan)
+            if a > arrival:
+                arrival = a
+        src = group.src_index
+        reads = st.reads[src]
+        freed = 0
+        for q in wanted:
+            v = reads[q] - 1
+            reads[q] = v
+            if not v:
+                freed += 1
+        if freed:
+            self.region_of[src].give(freed * group.src_channels)
+        return arrival
+
+    def hand_over_one(self, group: TileGroup, p: int):
+        """`hand_over(group, [p])`: the same checks, from the group's constants."""
+        inbox, need, held, mult, gates, region = group.hand_over_one
+        if inbox.used + need > inbox.capacity:
+            return self.hand_over(group, [p])
+        if held:
+            if mult is not None:
+                held *= mult[p]
+            for gate in gates:
+                if gate.used + held > gate.capacity:
+                    return self.hand_over(group, [p])
+            region.force(held)
+        inbox.force(need)
+        return None
 
     def hand_over(self, group: TileGroup, run: list[int]):
         """Take the buffer space the outputs of `run` need on the layer's digital unit.
@@ -281,35 +340,47 @@ class Controller(Component):
         k = len(run)
         arrival = t
         for route, nbytes in group.out_paths:
-            a = send(t, nbytes * k, route)
+            a = send(t, self.plan(route, nbytes * k))
             if a > arrival:
                 arrival = a
         fill = node.fill
         ops = node.chain_ops * (k + (sum(len(fill.get(q, ())) for q in run) if fill else 0))
-        item = (ops, self._analog_done, node, self.states[image], run, group.out_bytes * k, arrival, self.env.now)
+        item = (ops, self._on_analog, node, self.states[image], run, group.out_bytes * k, arrival, self.env.now)
         self._arrive_at(item, arrival, node.unit)
+
+    def deliver_one(self, group: TileGroup, st: ImageState, p: int, t: int) -> None:
+        """`deliver` of the one patch `p` at the simulation time `t` (exact fidelity)."""
+        book = self.book
+        arrival = t
+        for plan in group.out_plans:
+            a = book(t, plan)
+            if a > arrival:
+                arrival = a
+        node = group.node
+        mult = self.mult_of[node.index]
+        ops = node.chain_ops * mult[p] if mult is not None else node.chain_ops
+        item = (ops, self._on_analog, node, st, [p], group.out_bytes, arrival, t)
+        if arrival > t:
+            Timeout(self.env, arrival - t, item).callbacks.append(self.arrive[node.unit])
+        else:
+            self.inboxes[node.unit].put(item)
 
     def _arrive_at(self, item, arrival: int, unit: int) -> None:
         """Put `item` into a unit's inbox when it arrives (at once, time-stamped, when lax)."""
         now = self.env.now
         if arrival > now and not self.lax:
-            self.env.timeout(arrival - now, item).callbacks.append(self._arrived)
+            Timeout(self.env, arrival - now, item).callbacks.append(self.arrive[unit])
         else:
             self.inboxes[unit].put(item)
 
-    def _arrived(self, event) -> None:
-        item = event.value
-        self.inboxes[item[2].unit].put(item)
-
     # ---------------------------------------------------------------- completions
     def _span(self, node, image: int, start: int, end: int) -> None:
-        for member in node.chain:
-            s = self.span_start[member.index]
-            if s[image] < 0 or start < s[image]:
-                s[image] = start
-            e = self.span_end[member.index]
-            if end > e[image]:
-                e[image] = end
+        for first, last in self.spans_of[node.index]:
+            s = first[image]
+            if s < 0 or start < s:
+                first[image] = start
+            if end > last[image]:
+                last[image] = end
 
     def _analog_done(self, item, start: int, end: int) -> None:
         _, _, node, st, run, nbytes, _, _ = item
@@ -333,74 +404,86 @@ class Controller(Component):
 
     def _produced(self, node, st: ImageState, p: int, t: int, charged: bool = False) -> None:
         """Position p of `node` exists at cycle t: keep it for its readers and tell them."""
+        li = node.index
         if not node.consumers:
             self._output(node, st, p, t)
             return
-        if st.reads[node.index][p]:
+        if st.reads[li][p]:
             if not charged:
-                self.region_of[node.index].force(node.channels)
-            self.buf_of[node.index].write_bytes += node.channels
-            self._consumers(node, st, p, t)
+                self.region_of[li].force(node.channels)
+            self.buf_of[li].write_bytes += node.channels
+            self._consumers(li, st, p, t)
         elif charged:
-            self.region_of[node.index].give(node.channels)
+            self.region_of[li].give(node.channels)
 
-    def _consumers(self, node, st: ImageState, p: int, t: int) -> None:
+    def _consumers_exact(self, li: int, st: ImageState, p: int, t: int) -> None:
+        """Tell the readers of position p of layer li that it exists (exact fidelity: `t` is
+        the simulation time, the latest of every input's production)."""
         image = st.index
-        for edge in node.consumers:
-            dst = edge.dst
-            di = dst.index
-            cnt = st.cnt[di]
-            ready = st.ready[di]
-            for r in edge.readers[p]:
+        cnts = st.cnt
+        for di, readers, groups, dst in self.consumers_of[li]:
+            cnt = cnts[di]
+            for r in readers[p]:
+                v = cnt[r] - 1
+                cnt[r] = v
+                if not v:
+                    if groups is not None:
+                        groups[st.owner[di][r]].patch_ready(image, r, t)
+                    else:
+                        self._dispatch(dst, st, r, t)
+
+    def _consumers_lax(self, li: int, st: ImageState, p: int, t: int) -> None:
+        """`_consumers_exact` with time stamps: a reader is ready at its latest input's stamp."""
+        image = st.index
+        cnts, readies = st.cnt, st.ready
+        for di, readers, groups, dst in self.consumers_of[li]:
+            cnt = cnts[di]
+            ready = readies[di]
+            for r in readers[p]:
                 if t > ready[r]:
                     ready[r] = t
                 v = cnt[r] - 1
                 cnt[r] = v
                 if not v:
-                    if dst.analog is not None:
-                        self.groups[di][st.owner[di][r]].patch_ready(image, r)
+                    if groups is not None:
+                        groups[st.owner[di][r]].patch_ready(image, r, t)
                     else:
                         self._dispatch(dst, st, r, ready[r])
 
     def _dispatch(self, node, st: ImageState, p: int, t: int) -> None:
         """All inputs of digital position p exist: queue it on its unit (fetching remote inputs)."""
         arrival = t
-        unit = node.unit
-        here = self.chip.unit_buffers[unit]
-        for edge in node.inputs:
-            src = edge.src
-            window = edge.window[p]
-            nbytes = len(window) * src.channels
-            src_buf = self.buf_of[src.index]
-            if src_buf is not here:
-                key = (src.index, unit)
-                route = self.remote_routes.get(key, -1)
-                if route == -1:
-                    route = self.remote_routes[key] = self.net.route(src_buf.read, self.xy_of[src.index],
-                                                                     self.chip.unit_nodes[unit], here.write)
-                a = self.send(t, nbytes, route)
+        for src, window, channels, remote, route, plans, here, region in self.inputs_of[node.index]:
+            window = window[p]
+            if remote:
+                nbytes = len(window) * channels
+                plan = plans.get(nbytes)
+                if plan is None:
+                    plan = plans[nbytes] = self.plan(route, nbytes)
+                a = self.send(t, plan)
                 if a > arrival:
                     arrival = a
             else:
-                here.read_bytes += nbytes
-            reads = st.reads[src.index]
+                here.read_bytes += len(window) * channels
+            reads = st.reads[src]
             freed = 0
             for q in window:
                 v = reads[q] - 1
                 reads[q] = v
                 if not v:
-                    freed += src.channels
+                    freed += 1
             if freed:
-                self.region_of[src.index].give(freed)
-        item = (node.chain_ops, self._digital_done, node, st, p, 0, arrival, self.env.now)
-        if arrival == t and node.chain_ops == 0:
+                region.give(freed * channels)
+        ops = node.chain_ops
+        item = (ops, self._on_digital, node, st, p, 0, arrival, self.env.now)
+        if arrival == t and ops == 0:
             self._digital_done(item, t, t)
         else:
-            self._arrive_at(item, arrival, unit)
+            self._arrive_at(item, arrival, node.unit)
 
     def _output(self, node, st: ImageState, p: int, t: int) -> None:
         """A position of a network output: send it to the I/O buffer."""
-        arrival = self.send(t, node.channels, self.sink_routes[node.index])
+        arrival = self.send(t, self.sink_plans[node.index])
         if arrival > st.done_at:
             st.done_at = arrival
         st.sink_left -= 1

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from simpy.events import Timeout
+
 from archsim.engine.core import Component, Inbox
 
 
@@ -41,6 +43,38 @@ class DigitalUnit(Component):
         return found
 
     def run(self):
+        return self._run_exact() if self.batch == 1 else self._run_aggregated()
+
+    def _run_exact(self):
+        """One event per vector, which has arrived by now."""
+        env, inbox, stats = self.env, self.inbox, self.stats
+        items = inbox.items
+        popleft = items.popleft
+        rec = self.recorder
+        known = self._cycles
+        now = env.now       # kept up to date after every yield
+        while True:
+            if not items:
+                yield inbox.wait()
+                now = env.now
+                continue
+            item = popleft()
+            ops = item[0]
+            dur = known.get(ops)
+            if dur is None:
+                dur = self.cycles(ops)
+            self.ops += ops
+            self.items += 1
+            start = now
+            if dur:
+                stats.busy += dur
+                if rec.tracing:
+                    rec.interval(self.name, item[2].name, start, dur)
+                yield Timeout(env, dur)
+                now = start + dur
+            item[1](item, start, now)
+
+    def _run_aggregated(self):
         env, inbox, stats = self.env, self.inbox, self.stats
         items = inbox.items
         batch = self.batch
@@ -50,20 +84,6 @@ class DigitalUnit(Component):
         while True:
             if not items:
                 yield inbox.wait()
-                continue
-            if batch == 1:      # exact: one event per vector, which has arrived by now
-                item = items.popleft()
-                ops = item[0]
-                dur = cycles(ops)
-                self.ops += ops
-                self.items += 1
-                start = env.now
-                if dur:
-                    stats.busy += dur
-                    if rec.tracing:
-                        rec.interval(self.name, item[2].name, start, dur)
-                    yield env.timeout(dur)
-                item[1](item, start, env.now)
                 continue
             # aggregated: up to `batch` vectors per event. The unit works through them in order
             # at simulation time; the delay each one sees from being queued to being done is

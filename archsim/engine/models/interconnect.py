@@ -33,8 +33,7 @@ class Network:
             self.ports.add_port("bus", link_bw, self.hop_cycles, net.flit_bytes)
             self.link_ports = 1
         else:  # every directed link of the mesh, named on demand
-            for _ in range(4 * cols * rows):
-                self.ports.add_port(None, link_bw, self.hop_cycles, net.flit_bytes)
+            self.ports.add_ports(4 * cols * rows, None, link_bw, self.hop_cycles, net.flit_bytes)
             self.link_ports = 4 * cols * rows
         self._routes: dict[tuple, int | None] = {}
 
@@ -61,15 +60,11 @@ class Network:
             return [0]
         cols = self.cols
         (x, y), (x1, y1) = src, dst
-        path = []
-        direction, step = (0, 1) if x1 > x else (1, -1)
-        while x != x1:
-            path.append((y * cols + x) * 4 + direction)
-            x += step
-        direction, step = (2, 1) if y1 > y else (3, -1)
-        while y != y1:
-            path.append((y * cols + x) * 4 + direction)
-            y += step
+        # link port of the hop leaving cell (x, y) in direction d: (y * cols + x) * 4 + d
+        d = 0 if x1 > x else 1
+        path = list(range((y * cols + x) * 4 + d, (y * cols + x1) * 4 + d, 4 if x1 > x else -4))
+        d = 2 if y1 > y else 3
+        path += range((y * cols + x1) * 4 + d, (y1 * cols + x1) * 4 + d, 4 * cols if y1 > y else -4 * cols)
         return path
 
     def route(self, src_port: int | None, src: Node, dst: Node, dst_port: int | None) -> int | None:
@@ -82,9 +77,5 @@ class Network:
                                          if hops or src_port is not None or dst_port is not None else None)
         return route
 
-    def send(self, t: int, nbytes: int, route: int | None) -> int:
-        """Move `nbytes` along `route` from cycle `t` on; returns the cycle all have arrived."""
-        return self.ports.reserve(t, nbytes, route)
-
     def start_trace(self) -> None:
-        self.ports.trace_log = []
+        self.ports.start_trace()

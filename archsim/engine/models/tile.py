@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from simpy.events import Event, Timeout
+
 from archsim.engine.core import Clock, Component
 from archsim.spec.hardware import HardwareSpec
 
@@ -113,24 +115,30 @@ class TileGroup(Component):
         self.mvms = 0
         self.passes = 0
         self.track_names = [f"tile{t}" for t in tiles]
+        self.fetch_on_ready = prefetch and self.run_length == 1
+        # set when the group is wired (wiring.build_tile_groups): what the exact hot path needs
+        self.out_plans: tuple = ()
+        self.fetch_plans: dict[int, tuple] = {}
+        self.src_index = self.src_channels = 0
+        self.hand_over_one: tuple = ()
 
-    # called by the controller when a patch of this layer becomes ready
-    def patch_ready(self, image: int, patch: int) -> None:
+    def patch_ready(self, image: int, patch: int, now: int) -> None:
+        """Called by the controller at cycle `now` when the inputs of `patch` all exist."""
         if patch != self.want_patch or image != self.want_image:
             return
         if self.blocked is not None:
             event, self.blocked = self.blocked, None
             event.succeed()
-        elif self.prefetch and self.run_length == 1:
+        elif self.fetch_on_ready:
             # the tiles are busy with the previous patch: fetch this one meanwhile
-            self.fetched_at = self.ctl.fetch(self, image, patch, self.env.now)
+            self.fetched_at = self.ctl.fetch_exact(self, self.ctl.states[image], patch, now)
             self.fetched_patch, self.fetched_image = patch, image
 
-    def _prefetch(self, image: int, patch: int, cnt: list[int], now: int) -> None:
+    def _prefetch(self, image: int, patch: int, st, now: int) -> None:
         """Fetch `patch` now if its inputs exist, else as soon as they do (patch_ready)."""
         self.want_image, self.want_patch = image, patch
-        if not cnt[patch]:
-            self.fetched_at = self.ctl.fetch(self, image, patch, now)
+        if not st.cnt[self.node.index][patch]:
+            self.fetched_at = self.ctl.fetch_exact(self, st, patch, now)
             self.fetched_patch, self.fetched_image = patch, image
 
     def run(self):
@@ -171,14 +179,21 @@ class TileGroup(Component):
         lead = C if timing.double_buffered else 0   # staging may start this long before the last end
         base_passes = self.passes_per_mvm
         rec = self.recorder
-        fetch, deliver, span = ctl.fetch, ctl.deliver, ctl.mvm_span
+        fetch, hand_over, deliver = ctl.fetch_exact, ctl.hand_over_one, ctl.deliver_one
         prefetch = self.prefetch
         li = node.index
+        replica = self.replica
+        images = ctl.images
+        released = ctl.released
+        first_start, last_end = ctl.span_start[li], ctl.span_end[li]
         c_end = 0          # end of the previous MVM (its last conversion)
-        for image in range(ctl.images):
-            yield from self._wait_gate(image)
+        now = env.now      # kept up to date after every yield
+        for image in range(images):
+            if released[li] <= image:
+                yield from self._wait_gate(image)
+                now = env.now
             state = ctl.states[image]
-            order = state.orders[li][self.replica]
+            order = state.orders[li][replica]
             passes = state.passes[li]
             cnt = state.cnt[li]
             n = len(order)
@@ -191,13 +206,17 @@ class TileGroup(Component):
                     self.fetched_patch = -1
                 else:
                     if cnt[p]:
-                        yield from self._wait_inputs(image, p)
+                        self.want_image, self.want_patch = image, p
+                        blocked = self.blocked = Event(env)
+                        self.waiting_on = ("inputs of %s patch %d of image %d", node.name, p, image)
+                        yield blocked
+                        self.waiting_on = None
+                        now = env.now
                     if self.fetched_patch == p and self.fetched_image == image:
                         arrival = self.fetched_at
                         self.fetched_patch = -1
                     else:
-                        arrival = fetch(self, image, p, env.now)
-                now = env.now
+                        arrival = fetch(self, state, p, now)
                 # 2. stage, integrate, convert
                 pp = base_passes * passes[p] if passes is not None else base_passes
                 s_start = c_end - lead
@@ -210,7 +229,11 @@ class TileGroup(Component):
                 stats.busy += end - (s_start if s_start > c_end else c_end)
                 self.passes += pp
                 self.mvms += 1
-                span(li, image, s_start, end)
+                first = first_start[image]
+                if first < 0 or s_start < first:
+                    first_start[image] = s_start
+                if end > last_end[image]:
+                    last_end[image] = end
                 if rec.tracing:
                     for track in self.track_names:
                         rec.interval(track, node.name, s_start, end - s_start, {"image": image, "patch": p})
@@ -221,20 +244,24 @@ class TileGroup(Component):
                     ctl.layer_done(li, image)
                 if prefetch:
                     if k < n:
-                        self._prefetch(image, order[k], cnt, now)
-                    elif image + 1 < ctl.images and ctl.released[li] > image + 1:
+                        q = order[k]
+                        self.want_image, self.want_patch = image, q
+                        if not cnt[q]:
+                            self.fetched_at = fetch(self, state, q, now)
+                            self.fetched_patch, self.fetched_image = q, image
+                    elif image + 1 < images and released[li] > image + 1:
                         nxt = ctl.states[image + 1]
-                        first = nxt.orders[li][self.replica]
-                        if first:
-                            self._prefetch(image + 1, first[0], nxt.cnt[li], now)
-                yield env.timeout(end - now)
+                        first_patches = nxt.orders[li][replica]
+                        if first_patches:
+                            self._prefetch(image + 1, first_patches[0], nxt, now)
+                yield Timeout(env, end - now)
                 # 4. hand the output to the digital unit (backpressure: wait for buffer space)
-                run = [p]
-                wait = ctl.hand_over(self, run)
+                wait = hand_over(self, p)
                 if wait is not None:
-                    yield from self._stall(wait, run)
-                c_end = env.now
-                deliver(self, image, run, c_end)
+                    yield from self._stall(wait, [p])
+                    end = env.now
+                c_end = now = end
+                deliver(self, state, p, end)
 
     def _run_aggregated(self):
         """One event per run of up to `run_length` MVMs whose inputs all exist.

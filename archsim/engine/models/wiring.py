@@ -119,10 +119,35 @@ def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]
                           data_rows * src.channels, tile_buf))
             out.append((net.route(None, chip.tile_nodes[t], unit_xy, unit_buf.write), block.cols))
         timing = chip.group_timing(blocks)
-        groups.append(TileGroup(ctl.env, f"tile{tiles[0]}", ctl.recorder, ctl=ctl, node=node, replica=r,
-                                tiles=tiles, blocks=blocks, timing=timing,
-                                passes_per_mvm=hw.tiles.noise.input_slices, prefetch=timing.double_buffered,
-                                run_length=run_length, fetch_paths=fetch, out_paths=out, data_rows=data))
+        group = TileGroup(ctl.env, f"tile{tiles[0]}", ctl.recorder, ctl=ctl, node=node, replica=r, tiles=tiles,
+                          blocks=blocks, timing=timing, passes_per_mvm=hw.tiles.noise.input_slices,
+                          prefetch=timing.double_buffered, run_length=run_length, fetch_paths=fetch, out_paths=out,
+                          data_rows=data)
+        # what the exact hot path needs, looked up once
+        group.out_plans = tuple(ctl.plan(route, nbytes) for route, nbytes in out)
+        group.src_index, group.src_channels = src.index, src.channels
+        group.hand_over_one = (ctl.inboxes_space[node.unit], group.out_bytes, ctl.held_of[node.index],
+                               ctl.mult_of[node.index], tuple(ctl.gates[node.index]),
+                               ctl.region_of[node.chain[-1].index])
+        groups.append(group)
     per_position = max(max(1, -(-share // data)) for _, share, _ in groups[0].fetch_paths)
     capacity = min(chip.tile_buffers[t].capacity for t in analog.tiles[0])
     return groups, capacity // per_position
+
+
+def digital_inputs(ctl, node) -> tuple:
+    """Per input of digital layer `node`: (source layer, window, bytes per source position,
+    whether the source sits in another buffer, the route from there, transfer plans by size,
+    the unit's buffer, the source's line buffer)."""
+    if not node.inputs:
+        return ()
+    here = ctl.chip.unit_buffers[node.unit]
+    out = []
+    for edge in node.inputs:
+        src = edge.src
+        src_buf = ctl.buf_of[src.index]
+        remote = src_buf is not here
+        route = (ctl.net.route(src_buf.read, ctl.xy_of[src.index], ctl.chip.unit_nodes[node.unit], here.write)
+                 if remote else None)
+        out.append((src.index, edge.window, src.channels, remote, route, {}, here, ctl.region_of[src.index]))
+    return tuple(out)
