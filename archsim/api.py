@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from archsim import __version__
 from archsim.compiler import Program, compile_program
@@ -93,14 +93,15 @@ def output_dir(specs: Specs, out: str | Path | None) -> Path:
 
 
 def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
-        out: str | Path | None = None) -> tuple[Path, dict]:
+        out: str | Path | None = None, progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
     """One run: compile, simulate the timing, write every result to the output directory.
 
     Writes plan.json and specs.json first (so nothing computed is lost), then the
     engine's summary.json, layers.csv, components.csv and trace.json (Perfetto).
-    Returns (directory, summary).
+    `progress` receives a line per stage. Returns (directory, summary).
     """
     from archsim.engine import simulate
+    say = progress or (lambda message: None)
     from archsim.report import write_table
     specs = load_specs(workload, hardware, settings, sets)
     program = compile_specs(specs)
@@ -113,8 +114,12 @@ def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
                                            "run": to_plain(specs.run)})
     accuracy, passes = None, None
     if specs.workload.weights:
+        say(f"accuracy: {specs.run.eval_images or 'all'} test images, digital and analog at "
+            f"{len(specs.run.inference_times)} time(s) x {specs.run.programming_repeats} programming(s)")
         accuracy, passes = _accuracy(specs, program)
         _write_json(directory / "accuracy.json", accuracy)
+    say(f"timing: {specs.run.images} images through {specs.hardware.name} ({specs.run.fidelity.value}), "
+        f"and the same network with one replica per layer")
     timing = simulate(program, specs.run, passes=passes)
     summary = {"archsim_version": __version__, **timing.summary(),
                "mapping": {"tiles_used": plan["totals"]["tiles_used"],

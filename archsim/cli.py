@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args) -> int:
     from archsim import api
-    directory, summary = api.run(args.workload, args.hardware, args.settings, args.sets, args.out)
+    directory, summary = api.run(args.workload, args.hardware, args.settings, args.sets, args.out,
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True))
     from archsim.report import run_text
     print(run_text(summary))
     print(f"\nresults written to {directory}/ (summary.json, layers.csv, components.csv, trace.json)")
