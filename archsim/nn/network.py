@@ -286,26 +286,34 @@ class Network:
         return y, (flat, groups, kernels, x.shape, bias_row, (b, p))
 
     # -- backward ------------------------------------------------------------------------------
-    def backward(self, params: Params, tape: Tape, dlogits: np.ndarray) -> Params:
-        """Gradients of every parameter given d(loss)/d(logits)."""
+    def backward(self, params: Params, tape: Tape, dlogits: np.ndarray, input_grad: bool = False) -> Params:
+        """Gradients of every parameter given d(loss)/d(logits); with `input_grad` also the
+        gradient with respect to the network input, under the key "input"."""
         grads: Params = {}
         upstream = {self.program.layers[-1].name: dlogits}
+        dinput = None
         for plan in reversed(self.program.layers):
             dy = upstream.pop(plan.name, None)
             if dy is None:
                 continue
-            dins = self._backward_layer(plan, params, tape, dy, grads)
+            dins = self._backward_layer(plan, params, tape, dy, grads, input_grad)
             for src, d in zip(plan.inputs, dins):
-                if src == "input" or d is None:
+                if d is None:
+                    continue
+                if src == "input":
+                    if input_grad:
+                        dinput = d if dinput is None else dinput + d
                     continue
                 upstream[src] = upstream[src] + d if src in upstream else d
+        if input_grad:
+            grads["input"] = dinput if dinput is not None else np.zeros_like(tape.values["input"])
         return grads
 
-    def _backward_layer(self, plan, params, tape, dy, grads):
+    def _backward_layer(self, plan, params, tape, dy, grads, input_grad=False):
         spec, name = plan.spec, plan.name
         x = tape.values[plan.inputs[0]]
         if plan.op in ("conv2d", "linear"):
-            return [self._matrix_backward(plan, params, tape.caches[name], dy, grads)]
+            return [self._matrix_backward(plan, params, tape.caches[name], dy, grads, input_grad)]
         if plan.op == "relu":
             return [dy * (x > 0)]
         if plan.op == "maxpool":
@@ -323,7 +331,7 @@ class Network:
             return [dy.reshape(x.shape)]
         raise ValueError(f"unknown op {plan.op}")
 
-    def _matrix_backward(self, plan, params, cache, dy, grads):
+    def _matrix_backward(self, plan, params, cache, dy, grads, input_grad=False):
         flat, groups, kernels, x_shape, bias_row, (b, p) = cache
         r = flat.shape[1]
         c = kernels[0].shape[1]
@@ -334,7 +342,7 @@ class Network:
             np.add.at(summed, (slice(None), fill), dout)
             dout = summed
         dflat = dout.reshape(b * p, c)
-        need_dx = plan.inputs[0] != "input"
+        need_dx = input_grad or plan.inputs[0] != "input"
         dkernels, dbiases = [], []
         if groups is None:
             dkernels.append(_with_bias_grad(flat.T @ dflat, dflat, bias_row))
