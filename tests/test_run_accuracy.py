@@ -11,7 +11,7 @@ from archsim.data.weights import save_weights
 from archsim.engine import simulate
 from archsim.nn import init_params
 from archsim.rng import Stream, generator
-from archsim.spec import load_hardware, load_run, load_workload, presets
+from archsim.spec import load_hardware, load_workload, presets
 
 
 @pytest.fixture

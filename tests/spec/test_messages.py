@@ -1,6 +1,5 @@
 """Every malformed spec gives located messages (file:line: yaml.path what is wrong), all at once."""
 
-from pathlib import Path
 
 import pytest
 
