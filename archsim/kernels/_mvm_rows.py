@@ -207,10 +207,11 @@ def _matvec(xs, s, i, w, trans, square, ys, yrow, lanes):
     ``square`` every weight is squared first (``xs @ (w * w)``: the read-noise
     variance from squared inputs and sigmas).
 
-    Forward: rows of w are accumulated in order, eight at a time (one load and
-    store of the partial sums per eight rows). Transposed: each output is a
-    dot product over 64 fixed lanes (``lanes``, 64 floats) folded pairwise,
-    plus the sequential remainder, so it vectorises without reassociation.
+    Forward: rows of w are accumulated in order, sixteen at a time (eight
+    when ``square``; one load and store of the partial sums per block).
+    Transposed: each output is a dot product over 64 fixed lanes (``lanes``,
+    64 floats) folded pairwise, plus the sequential remainder, so it
+    vectorises without reassociation.
     """
     n_out = ys.shape[1]
     n_in = xs.shape[2]
@@ -243,6 +244,35 @@ def _matvec(xs, s, i, w, trans, square, ys, yrow, lanes):
     for c in range(n_out):
         ys[yrow, c] = 0.0
     r = 0
+    if not square:
+        # sixteen rows per sweep over the outputs: half the loads and stores
+        # of the partial sums of eight (the loop is bound by reading w)
+        while r + 16 <= n_in:
+            x0 = xs[s, i, r]
+            x1 = xs[s, i, r + 1]
+            x2 = xs[s, i, r + 2]
+            x3 = xs[s, i, r + 3]
+            x4 = xs[s, i, r + 4]
+            x5 = xs[s, i, r + 5]
+            x6 = xs[s, i, r + 6]
+            x7 = xs[s, i, r + 7]
+            x8 = xs[s, i, r + 8]
+            x9 = xs[s, i, r + 9]
+            x10 = xs[s, i, r + 10]
+            x11 = xs[s, i, r + 11]
+            x12 = xs[s, i, r + 12]
+            x13 = xs[s, i, r + 13]
+            x14 = xs[s, i, r + 14]
+            x15 = xs[s, i, r + 15]
+            for c in range(n_out):
+                t = (((((((ys[yrow, c] + x0 * w[r, c]) + x1 * w[r + 1, c])
+                        + x2 * w[r + 2, c]) + x3 * w[r + 3, c]) + x4 * w[r + 4, c])
+                     + x5 * w[r + 5, c]) + x6 * w[r + 6, c]) + x7 * w[r + 7, c]
+                ys[yrow, c] = (((((((t + x8 * w[r + 8, c]) + x9 * w[r + 9, c])
+                                   + x10 * w[r + 10, c]) + x11 * w[r + 11, c])
+                                 + x12 * w[r + 12, c]) + x13 * w[r + 13, c])
+                               + x14 * w[r + 14, c]) + x15 * w[r + 15, c]
+            r += 16
     while r + 8 <= n_in:
         x0 = xs[s, i, r]
         x1 = xs[s, i, r + 1]
