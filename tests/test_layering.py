@@ -52,3 +52,11 @@ def test_importing_archsim_is_cheap():
             "print(sorted(m for m in ('numba', 'simpy', 'pandas', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_package_directory_is_a_package():
+    """setup.cfg's `packages = find:` installs only directories with an __init__.py."""
+    missing = [str(d.relative_to(PACKAGE)) for d in PACKAGE.rglob("*")
+               if d.is_dir() and d.name != "__pycache__" and "presets" not in d.parts
+               and any(d.glob("*.py")) and not (d / "__init__.py").exists()]
+    assert missing == []
