@@ -152,7 +152,8 @@ def _accuracy(specs: Specs, program: Program):
     test = load_data(specs, "test", specs.run.eval_images or None)
     accuracy, log = chip_accuracy(program, params, test.images, test.labels, times=specs.run.inference_times,
                                   repeats=specs.run.programming_repeats, seed=specs.run.seed,
-                                  keep=specs.run.images, per_mvm=specs.run.read_noise.value == "per_mvm")
+                                  keep=specs.run.images, per_mvm=specs.run.read_noise.value == "per_mvm",
+                                  backend=specs.run.backend.value)
     accuracy["data"] = test.origin
     return accuracy, log.for_engine()
 

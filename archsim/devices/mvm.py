@@ -15,6 +15,7 @@ import numpy as np
 
 from archsim.devices.tile import AnalogSlices
 from archsim.kernels import analog_mvm
+from archsim.kernels.reference import analog_mvm_twin
 from archsim.spec.devices import Representation
 from archsim.spec.hardware import BoundManagement, Tiles
 
@@ -29,8 +30,11 @@ def periphery(tiles: Tiles) -> dict:
             "input_slices": n.input_slices}
 
 
+BACKENDS = {"numba": analog_mvm, "numpy": analog_mvm_twin}  # the numpy twin: same results, slowly
+
+
 def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
-             read_sigma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             read_sigma: np.ndarray | None = None, backend: str = "numba") -> tuple[np.ndarray, np.ndarray]:
     """y (B, C) = x (B, R) through the tile, and the analog passes (B,) each vector took.
 
     Slices stored in adjacent columns (bit-sliced, HIC) integrate in the same analog pass,
@@ -42,6 +46,7 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
     `read_sigma = ProgrammedTile.slice_sigma(t)` (P, R, C), every analog pass of slice p
     draws fresh device read noise (kernel argument `read_sigma=read_sigma[p]`), instead
     of one frozen read (`ProgrammedTile.read(t, rng).slices()`, read_sigma None).
+    backend: "numba" (the kernels) or "numpy" (their twins, archsim.kernels.reference).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     args = periphery(tiles)
@@ -55,8 +60,8 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
     for p in range(n_slices):
-        yp, pp = analog_mvm(x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
-                            read_sigma=None if read_sigma is None else read_sigma[p], **args)
+        yp, pp = BACKENDS[backend](x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
+                                   read_sigma=None if read_sigma is None else read_sigma[p], **args)
         y += slices.coeff[p] * yp
         passes = passes + pp if sequential else np.maximum(passes, pp)
     return (y * slices.out_scale).astype(np.float32), passes

@@ -22,7 +22,7 @@ def time_label(seconds: float) -> str:
 
 def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: np.ndarray, *,
                   times: tuple[float, ...], repeats: int, seed: int, keep: int = 4,
-                  per_mvm: bool = True) -> tuple[dict, PassLog]:
+                  per_mvm: bool = True, backend: str = "numba") -> tuple[dict, PassLog]:
     """Accuracy dict and the analog pass log of the first programming read at the first time
     (per-patch counts for images with id < `keep`, which the timing engine replays)."""
     digital = evaluate(Network(program), params, images, labels)
@@ -31,7 +31,7 @@ def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: 
     for repeat in range(repeats):
         chip = ProgrammedChip.program_all(program, params, seed, repeat)
         for i, t in enumerate(times):
-            net = Network(program, chip.read(t, per_mvm), pass_log=log if repeat == 0 and i == 0 else None)
+            net = Network(program, chip.read(t, per_mvm, backend), pass_log=log if repeat == 0 and i == 0 else None)
             runs[t].append(evaluate(net, params, images, labels))
     analog = {time_label(t): {"t_s": t, "mean": float(np.mean(r)), "std": float(np.std(r, ddof=1)) if len(r) > 1
                               else 0.0, "runs": r} for t, r in runs.items()}

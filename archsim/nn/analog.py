@@ -57,7 +57,7 @@ class ProgrammedChip:
                                                             generator(seed, Stream.PROGRAMMING, tile, repeat))
         return cls(program=program, tiles=tiles, seed=seed, repeat=repeat)
 
-    def read(self, t: float, per_mvm: bool = True) -> "AnalogProduct":
+    def read(self, t: float, per_mvm: bool = True, backend: str = "numba") -> "AnalogProduct":
         """The chip at t seconds after programming, as a product for `Network`.
 
         per_mvm: every MVM draws its own device read noise (exact, as an output-referred
@@ -75,7 +75,7 @@ class ProgrammedChip:
                 sigmas[key] = sigma if sigma.any() else None
             else:
                 reads[key] = tile.read(t, rng).slices()
-        return AnalogProduct(program=self.program, reads=reads, sigmas=sigmas,
+        return AnalogProduct(program=self.program, reads=reads, sigmas=sigmas, backend=backend,
                              seed=stream_seed(self.seed, Stream.MVM, self.repeat, key_t))
 
 
@@ -87,6 +87,7 @@ class AnalogProduct:
     reads: dict[tuple[str, int, int], AnalogSlices]
     seed: int
     sigmas: dict[tuple[str, int, int], np.ndarray | None] = field(default_factory=dict)  # per-MVM read noise
+    backend: str = "numba"  # or "numpy": the kernels' slow twins, for cross-checks
     calls: int = 0
     passes: dict[str, PassCounts] = field(default_factory=dict)
 
@@ -108,7 +109,8 @@ class AnalogProduct:
             if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
                 x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
             y, p = tile_mvm(self.reads[plan.name, replica, b], x, self.program.hardware.tiles,
-                            seed=self.seed, counter=self.calls, read_sigma=self.sigmas.get((plan.name, replica, b)))
+                            seed=self.seed, counter=self.calls, read_sigma=self.sigmas.get((plan.name, replica, b)),
+                            backend=self.backend)
             self.calls += 1
             if a.row_blocks > 1:
                 out[:, block.col_start:block.col_stop] += y

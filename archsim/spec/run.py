@@ -12,7 +12,7 @@ from archsim.units import TIME
 
 class Backend(str, enum.Enum):
     NUMBA = "numba"   # compiled kernels (default)
-    NUMPY = "numpy"   # the slow reference twins
+    NUMPY = "numpy"   # the kernels' slow numpy twins (archsim.kernels.reference): same numbers
 
 
 class ReadNoise(str, enum.Enum):

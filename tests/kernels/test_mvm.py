@@ -12,10 +12,7 @@ those comparisons allow rare one-level differences.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -27,21 +24,9 @@ from archsim.kernels import (analog_mvm, analog_mvm_transposed, get_num_threads,
 from archsim.kernels.mvm import _FUSED_MAX_BATCH
 
 
-def _load_twins():
-    # tests/kernels is not a package: load the twins module by path under a
-    # unique name (a bare "import twins" could clash with another test folder).
-    name = "archsim_kernel_twins"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, pathlib.Path(__file__).with_name("twins.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-analog_mvm_twin = _load_twins().analog_mvm_twin
-slice_geometry = _load_twins().slice_geometry
+from archsim.kernels.reference import analog_mvm_twin, slice_geometry
 
 F32 = np.float32
 AIHWKIT = dict(dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0, out_noise=0.06,
@@ -264,7 +249,6 @@ def test_output_noise_statistics():
 
 
 def test_weight_noise_is_output_referred_and_scales_with_input_norm():
-    rng = np.random.default_rng(1)
     w = np.zeros((100, 400), dtype=F32)
     x = np.full((128, 100), 0.5, dtype=F32)  # ||x''|| = 5 after an ideal DAC
     p = periphery(dac_bits=0, adc_bits=0, adc_range=100.0, out_noise=0.0, w_noise=0.02,

@@ -8,10 +8,7 @@ independence, that zero sigma is the same as none, and the errors.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -21,18 +18,9 @@ from archsim.kernels import (analog_mvm, analog_mvm_transposed, get_num_threads,
 from archsim.kernels.mvm import _FUSED_MAX_BATCH
 
 
-def _load_twins():
-    name = "archsim_kernel_twins"  # same loader as test_mvm.py
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, pathlib.Path(__file__).with_name("twins.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
-twins = _load_twins()
+from archsim.kernels import reference as twins
 F32 = np.float32
 AIHWKIT = dict(dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0, out_noise=0.06,
                w_noise=0.0, noise_management="abs_max", nm_constant=1.0, max_passes=6,

@@ -64,3 +64,14 @@ def test_read_noise_is_drawn_per_mvm_or_frozen(images):
     frozen = Network(program, chip.read(3600.0, per_mvm=False))
     assert not np.array_equal(per_mvm.forward(params, images[:10])[0], per_mvm.forward(params, images[:10])[0])
     assert np.array_equal(frozen.forward(params, images[:10])[0], frozen.forward(params, images[:10])[0])
+
+
+def test_numpy_backend_gives_the_numba_results(images):
+    """run.backend: numpy runs every tile MVM through the kernels' numpy twins."""
+    program = compile_program(load_workload("lenet"), load_hardware("standard_aimc"), seed=0)
+    params = init_params(program, generator(0, Stream.TRAINING, 0))
+    chip = ProgrammedChip.program_all(program, params, seed=2)
+    fast = Network(program, chip.read(3600.0)).forward(params, images[:6])[0]
+    slow = Network(program, chip.read(3600.0, backend="numpy")).forward(params, images[:6])[0]
+    assert np.allclose(fast, slow, rtol=1e-3, atol=1e-3 * np.abs(fast).max())
+    assert (fast.argmax(axis=1) == slow.argmax(axis=1)).all()

@@ -1,5 +1,8 @@
 """Slow, obviously correct numpy twins of the numba kernels in archsim.kernels.
 
+They are the kernels' test references and the `numpy` backend of a run
+(`run.backend: numpy`): the same results, one vector at a time.
+
 Each twin follows the documented semantics step by step, one input vector at
 a time, in float32 numpy arithmetic (the same IEEE operations in the same
 order as the kernel), and takes its noise from the kernel's public generator
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from archsim.kernels import standard_normal
+from archsim.kernels.gaussian import standard_normal
 
 F32 = np.float32
 
