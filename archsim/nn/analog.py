@@ -21,19 +21,6 @@ from archsim.nn.network import Params, kernel_matrices
 from archsim.rng import Stream, generator, stream_seed
 
 
-@dataclass
-class PassCounts:
-    """Analog passes per MVM seen by one layer (what bound management cost)."""
-
-    mvms: int = 0
-    passes: int = 0
-    most: int = 0
-
-    @property
-    def mean(self) -> float:
-        return self.passes / self.mvms if self.mvms else 1.0
-
-
 @dataclass(frozen=True)
 class ProgrammedChip:
     """Every tile of a Program programmed once (repeat k draws its own programming noise)."""
@@ -89,9 +76,8 @@ class AnalogProduct:
     sigmas: dict[tuple[str, int, int], np.ndarray | None] = field(default_factory=dict)  # per-MVM read noise
     backend: str = "numba"  # or "numpy": the kernels' slow twins, for cross-checks
     calls: int = 0
-    passes: dict[str, PassCounts] = field(default_factory=dict)
 
-    last_passes: np.ndarray | None = None  # passes of each row of the latest call
+    last_passes: np.ndarray | None = None  # passes of each row of the latest call (Network's PassLog reads it)
 
     @classmethod
     def program_chip(cls, program: Program, params: Params, seed: int, t: float, repeat: int = 0,
@@ -118,8 +104,4 @@ class AnalogProduct:
                 out[:, block.col_start:block.col_stop] = y
             passes = np.maximum(passes, p)  # a replica's blocks work in parallel
         self.last_passes = passes
-        counts = self.passes.setdefault(plan.name, PassCounts())
-        counts.mvms += len(patches)
-        counts.passes += int(passes.sum())
-        counts.most = max(counts.most, int(passes.max(initial=0)))
         return out

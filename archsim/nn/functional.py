@@ -56,12 +56,6 @@ def kernel_matrix(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     return np.vstack([k, bias[None, :]]) if bias is not None else k
 
 
-def with_bias_input(patches: np.ndarray) -> np.ndarray:
-    """Append the constant-1 input that drives the bias row."""
-    ones = np.ones(patches.shape[:-1] + (1,), dtype=patches.dtype)
-    return np.concatenate([patches, ones], axis=-1)
-
-
 def maxpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int):
     win = windows(x, kernel, stride, padding, value=-np.inf)
     b, c, oh, ow = win.shape[:4]

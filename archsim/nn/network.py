@@ -173,10 +173,8 @@ class PassLog:
     def for_engine(self):
         """The engine's `passes` callable: the measured per-patch counts of each image."""
         def passes(layer: str, image: int, patches: int):
-            images = self.per_image.get(layer)
-            if not images:
-                return 1
-            return images[image % len(images)] if image % len(images) in images else 1
+            images = self.per_image.get(layer)  # ids 0..n-1 of the evaluated images
+            return images.get(image % len(images), 1) if images else 1
         return passes
 
 
