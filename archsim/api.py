@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from archsim import __version__
 from archsim.compiler import Program, compile_program
+from archsim.errors import SpecError
 from archsim.spec import (DEFAULT_HARDWARE, DEFAULT_WORKLOAD, HardwareSpec, RunSettings, Workload,
                           load_hardware, load_run, load_workload, split_overrides, to_plain)
 
@@ -37,13 +38,9 @@ def load_specs(workload: str | Path | None = None, hardware: str | Path | None =
                                  ("run", load_run, settings)):
         try:
             loaded[kind] = loader(source, overrides[kind])
-        except Exception as exc:  # collect every document's problems before raising
-            from archsim.errors import SpecError
-            if not isinstance(exc, SpecError):
-                raise
+        except SpecError as exc:  # collect every document's problems before raising
             errors.extend(exc.problems)
     if errors:
-        from archsim.errors import SpecError
         raise SpecError(errors)
     return Specs(loaded["workload"], loaded["hardware"], loaded["run"])
 
@@ -88,8 +85,9 @@ def plan(workload=None, hardware=None, settings=None, sets: Iterable[str] = ()) 
     return plan_summary(compile_specs(load_specs(workload, hardware, settings, sets)))
 
 
-def output_dir(specs: Specs, out: str | Path | None) -> Path:
-    return Path(out or specs.run.out or Path("reports") / f"{specs.workload.name}-{specs.hardware.name}")
+def output_dir(specs: Specs, out: str | Path | None, suffix: str = "") -> Path:
+    """--out, else run.out, else reports/<workload>-<hardware><suffix>."""
+    return Path(out or specs.run.out or Path("reports") / f"{specs.workload.name}-{specs.hardware.name}{suffix}")
 
 
 def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
@@ -188,7 +186,7 @@ def train(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
     cfg = specs.run.train
     train_set = load_data(specs, "train", cfg.train_limit or None)
     test_set = load_data(specs, "test")
-    directory = Path(out or specs.run.out or Path("reports") / f"{specs.workload.name}-{specs.hardware.name}-train")
+    directory = output_dir(specs, out, "-train")
     directory.mkdir(parents=True, exist_ok=True)
     ckpt = directory / "checkpoint.npz"
     state = load_checkpoint(ckpt, specs) if resume and ckpt.exists() else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from archsim.units import ENERGY, TIME, format_quantity
+
 PLAN_COLUMNS = {"name": "layer", "kind": "kind", "on": "on", "matrix": "kernel matrix",
                 "patches": "patches", "tiles_per_replica": "tiles/replica", "replicas": "replicas",
                 "sequential_mvms": "seq. MVMs/image", "utilisation": "array util."}
@@ -31,14 +33,6 @@ def plan_text(plan: dict) -> str:
     return "\n".join(lines)
 
 
-def _si(value: float, unit: str) -> str:
-    for prefix, factor in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6),
-                           ("n", 1e-9), ("p", 1e-12)):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.4g} {unit}"
-
-
 def run_text(summary: dict) -> str:
     """The short human summary `archsim run` prints."""
     acc = summary.get("acceleration") or {}
@@ -46,12 +40,12 @@ def run_text(summary: dict) -> str:
     m = summary.get("mapping", {})
     lines = [f"{summary['workload']} on {summary['hardware']}: {summary['images']} images, "
              f"{summary['fidelity']} timing, seed {summary['seed']}",
-             f"  latency        {summary['latency_cycles']:,} cycles = {_si(summary['latency_s'], 's')} per image",
+             f"  latency        {summary['latency_cycles']:,} cycles = {format_quantity(summary['latency_s'], TIME)} per image",
              f"  throughput     {summary['throughput_images_per_s']:,.0f} images/s",
              f"  acceleration   {acc.get('pipelined', 1):.2f}x throughput, {acc.get('sequential', 1):.2f}x latency "
              f"(closed form {closed.get('pipelined', 1):.2f}x pipelined, {closed.get('sequential', 1):.2f}x "
              f"sequential) against one replica per layer",
-             f"  energy         {_si(summary['energy_per_image_j'], 'J')} per image, "
+             f"  energy         {format_quantity(summary['energy_per_image_j'], ENERGY)} per image, "
              f"{summary['tops_per_w']:.3g} TOPS/W",
              f"  tiles          {m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used",
              f"  bottleneck     {summary['bottleneck']} ({summary['bottleneck_kind']}"
