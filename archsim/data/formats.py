@@ -29,7 +29,7 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import Any, BinaryIO, Iterable, Iterator, Union
 
 import numpy as np
 
@@ -260,6 +260,26 @@ def read_cifar_tar(path: Source, members: Iterable[str], label_key: bytes = b"la
 NPZ_LAYOUTS = "x_train/y_train/x_test/y_test, or images/labels"
 
 
+@contextlib.contextmanager
+def open_npz(path: Source, label: str, unpicklable: str) -> Iterator[Any]:
+    """The .npz file at `path`, opened without pickle; every failure to read it becomes a
+    DataError starting with `label` (`unpicklable` is the message for object arrays, with
+    `{exc}` for the reason)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != b"PK":
+                raise DataError(f"{label}: is not an .npz file (an .npz file is a zip archive)")
+            f.seek(0)
+            with np.load(f, allow_pickle=False) as npz:
+                yield npz
+    except FileNotFoundError:
+        raise DataError(f"{label}: no such file") from None
+    except ValueError as exc:  # object arrays, or not a zip/npy at all
+        raise DataError(f"{label}: {unpicklable.format(exc=exc)}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise DataError(f"{label}: is not a readable .npz file: {exc}") from None
+
+
 def read_npz(path: Source, split: str) -> tuple[np.ndarray, np.ndarray, str]:
     """(images, labels, keys used) of `split` from an .npz file.
 
@@ -268,29 +288,18 @@ def read_npz(path: Source, split: str) -> tuple[np.ndarray, np.ndarray, str]:
     (the caller decides which files may be read that way).
     """
     where = str(path)
-    try:
-        with open(path, "rb") as f:
-            if f.read(2) != b"PK":
-                raise DataError(f"{where}: is not an .npz file (an .npz file is a zip archive)")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as npz:
-                keys = list(npz.keys())
-                if f"x_{split}" in keys and f"y_{split}" in keys:
-                    used = (f"x_{split}", f"y_{split}")
-                elif "images" in keys and "labels" in keys:
-                    used = ("images", "labels")
-                else:
-                    raise DataError(f"{where}: holds no {split} split: it must contain the arrays "
-                                    f"{NPZ_LAYOUTS} (it has: {', '.join(keys) or 'nothing'})")
-                images, labels = npz[used[0]], npz[used[1]]
-    except FileNotFoundError:
-        raise DataError(f"{where}: no such file") from None
-    except ValueError as exc:  # object arrays, or not a zip/npy at all
-        raise DataError(f"{where}: is not a readable .npz file (archsim loads it without pickle): {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{where}: is not a readable .npz file: {exc}") from None
+    with open_npz(path, where, "is not a readable .npz file (archsim loads it without pickle): {exc}") as npz:
+        keys = list(npz.keys())
+        if f"x_{split}" in keys and f"y_{split}" in keys:
+            used = (f"x_{split}", f"y_{split}")
+        elif "images" in keys and "labels" in keys:
+            used = ("images", "labels")
+        else:
+            raise DataError(f"{where}: holds no {split} split: it must contain the arrays "
+                            f"{NPZ_LAYOUTS} (it has: {', '.join(keys) or 'nothing'})")
+        images, labels = npz[used[0]], npz[used[1]]
     return images, labels, "/".join(used)
 
 
-__all__ = ["read_idx", "write_idx", "read_cifar_batch", "read_cifar_tar", "parse_cifar_batch", "read_npz",
+__all__ = ["read_idx", "write_idx", "read_cifar_batch", "read_cifar_tar", "parse_cifar_batch", "read_npz", "open_npz",
            "IDX_DTYPES", "NPZ_LAYOUTS"]

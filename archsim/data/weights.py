@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Collection, Mapping, Union
 
 import numpy as np
 
 import archsim
+from archsim.data.formats import open_npz
 from archsim.errors import DataError
 
 META_KEY = "__meta__"
@@ -108,18 +107,9 @@ def load_weights(path: str | os.PathLike, expected: Expected | None = None
                         + ("is not a file" if where.exists() else "does not exist")
                         + "; check the workload's `weights` entry (relative to the workload file) "
                           "or train the network to create it")
-    try:
-        with open(where, "rb") as f:
-            if f.read(2) != b"PK":
-                raise DataError(f"weights file {where}: is not an .npz file (an .npz file is a zip archive)")
-            f.seek(0)
-            with np.load(f, allow_pickle=False) as npz:
-                stored = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        raise DataError(f"weights file {where}: cannot be read without pickle ({exc}); "
-                        f"save it with archsim.data.save_weights") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
-        raise DataError(f"weights file {where}: is not a readable .npz file: {exc}") from None
+    with open_npz(where, f"weights file {where}",
+                  "cannot be read without pickle ({exc}); save it with archsim.data.save_weights") as npz:
+        stored = {k: npz[k] for k in npz.files}
 
     problems: list[str] = []
     meta: dict[str, Any] = {}
