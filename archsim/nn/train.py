@@ -18,7 +18,7 @@ import numpy as np
 
 from archsim.compiler.program import Program
 from archsim.nn import functional as F
-from archsim.nn.network import Network, Params, images_per_chunk, init_params
+from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
 from archsim.rng import Stream, generator
 from archsim.spec.run import Augment, TrainSettings
 
@@ -73,10 +73,6 @@ def new_state(program: Program, seed: int, settings: TrainSettings) -> TrainStat
                                                if not k.endswith((".mean", ".var"))})
 
 
-def replicated_layers(program: Program) -> set[str]:
-    return {p.name for p in program.analog_layers if p.analog.replicas > 1}
-
-
 def _noisy(params: Params, noise: float, rng: np.random.Generator) -> Params:
     """Weights with relative Gaussian noise sigma = noise * max|W| per layer."""
     out = dict(params)
@@ -97,9 +93,9 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
     total_steps = steps_per_epoch * settings.epochs
     augment = uses_augmentation(settings, train_x.shape[1:])
     chunk = images_per_chunk(program)
-    replica_scale = {k: float(v.shape[0]) for k, v in state.params.items()
-                     if k.rsplit(".", 1)[0] in replicated_layers(program) and v.ndim in (2, 5)
-                     and v.shape[0] == program.layer(k.rsplit(".", 1)[0]).analog.replicas > 1}
+    shared, per_replica = param_shapes(program), param_shapes(program, replicated=True)
+    replica_scale = {k: float(per_replica[k][0]) for k, v in state.params.items()  # weights with a replica axis
+                     if k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]}
     for epoch in range(state.epoch, settings.epochs):
         order = generator(seed, Stream.DATA, epoch).permutation(n)
         noise_rng = generator(seed, Stream.TRAINING, 1, epoch)
