@@ -365,7 +365,7 @@ class Network:
         shared = w.ndim == ndim
         if shared:  # one weight for every replica: its gradient sums over them
             dkernels, dbiases = [sum(dkernels)], [sum(dbiases)]
-        dws = [(dk[:-1] if bias_row else dk).T.reshape(w.shape[-ndim:]) for dk in dkernels]
+        dws = [F.kernel_weight(dk[:-1] if bias_row else dk, w.shape[-ndim:]) for dk in dkernels]
         grads[f"{plan.name}.weight"] = dws[0] if shared else np.stack(dws)
         if bias is not None:
             dbs = [dk[-1] for dk in dkernels] if bias_row else dbiases
