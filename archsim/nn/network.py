@@ -59,14 +59,18 @@ def param_shapes(program: Program, replicated: bool = False) -> dict[str, tuple[
 
 
 def init_params(program: Program, rng: np.random.Generator, replicated: bool = False,
-                dtype=np.float32) -> Params:
-    """He-normal weights (fan-in), zero biases, identity batch norm."""
+                dtype=np.float32, same_replicas: bool = False) -> Params:
+    """He-normal weights (fan-in), zero biases, identity batch norm; replicated weights are
+    independent draws per replica, or with `same_replicas` one draw copied to every replica."""
     params = {}
+    shared = param_shapes(program)
     for key, shape in param_shapes(program, replicated).items():
         name, kind = key.rsplit(".", 1)
         if kind == "weight":
             fan_in = int(np.prod(shape[-3:])) if program.layer(name).op == "conv2d" else shape[-1]
-            params[key] = (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+            draw = shared[key] if same_replicas else shape
+            w = rng.standard_normal(draw) * np.sqrt(2.0 / fan_in)
+            params[key] = np.broadcast_to(w, shape).astype(dtype)
         elif kind in ("gamma", "var"):
             params[key] = np.ones(shape, dtype)
         else:

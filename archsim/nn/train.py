@@ -20,7 +20,7 @@ from archsim.compiler.program import Program
 from archsim.nn import functional as F
 from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
 from archsim.rng import Stream, generator
-from archsim.spec.run import Augment, TrainSettings
+from archsim.spec.run import Augment, ReplicaInit, TrainSettings
 
 Progress = Callable[[dict], None]
 
@@ -68,7 +68,8 @@ def uses_augmentation(settings: TrainSettings, shape: tuple[int, ...]) -> bool:
 
 
 def new_state(program: Program, seed: int, settings: TrainSettings) -> TrainState:
-    params = init_params(program, generator(seed, Stream.TRAINING, 0), replicated=settings.replicated)
+    params = init_params(program, generator(seed, Stream.TRAINING, 0), replicated=settings.replicated,
+                         same_replicas=settings.replica_init is ReplicaInit.SAME)
     return TrainState(params=params, velocity={k: np.zeros_like(v) for k, v in params.items()
                                                if not k.endswith((".mean", ".var"))})
 

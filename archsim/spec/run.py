@@ -31,6 +31,11 @@ class Augment(str, enum.Enum):
     CROP_FLIP = "crop_flip"  # pad 4, random 32x32 crop, random horizontal flip
 
 
+class ReplicaInit(str, enum.Enum):
+    SAME = "same"                # one initial kernel copied onto every array (trains ~as fast as shared)
+    INDEPENDENT = "independent"  # each array its own random draw (the replicas must first agree)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings:
     """Minibatch SGD with momentum (`archsim train`)."""
@@ -42,6 +47,8 @@ class TrainSettings:
     weight_decay: float = spec_field(5e-4, doc="L2 penalty on conv/linear weights", ge=0)
     replicated: bool = spec_field(True, doc="RAPA: every replica of a layer has its own weights, "
                                             "trained only on the patches assigned to it")
+    replica_init: ReplicaInit = spec_field(ReplicaInit.SAME, doc="initial weights of a layer's replicas: the "
+                                           "same draw copied to every replica, or independent draws")
     weight_noise: float = spec_field(0.0, doc="hardware-aware training: relative Gaussian weight noise "
                                               "(sigma / max|W| per layer) injected in the forward pass", ge=0)
     clip_sigma: float = spec_field(0.0, doc="clip weights to +-clip_sigma standard deviations "
