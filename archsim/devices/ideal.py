@@ -28,6 +28,10 @@ class IdealModel:
     def g_max(self) -> float:
         return self.spec.g_max
 
+    def prog_sigma(self, g_target: np.ndarray) -> np.ndarray:
+        """Ideal devices are programmed exactly."""
+        return np.zeros(np.shape(g_target))
+
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         g_target = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, self.g_max)
         stuck = draw_stuck(g_target.shape, self.spec.stuck, rng)

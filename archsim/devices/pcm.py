@@ -95,13 +95,19 @@ class PCMModel:
     def g_max(self) -> float:
         return self.spec.g_max
 
+    def prog_sigma(self, g_target: np.ndarray) -> np.ndarray:
+        """Programming-noise sigma (S) of each target conductance."""
+        s = self.spec
+        x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max) / s.g_max
+        return s.prog_noise_scale * prog_sigma(x, s.g_max)
+
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         """Programming noise and one drift exponent per device (draw order: noise, nu, faults)."""
         s = self.spec
         g_target = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max)
         x = g_target / s.g_max
         noise = rng.standard_normal(g_target.shape)
-        g_prog = np.maximum(g_target + s.prog_noise_scale * prog_sigma(x, s.g_max) * noise, 0.0)
+        g_prog = np.maximum(g_target + self.prog_sigma(g_target) * noise, 0.0)
         nu = np.abs(drift_mu(x) + drift_sd(x) * rng.standard_normal(g_target.shape)) * s.drift_scale
         stuck = draw_stuck(g_target.shape, s.stuck, rng)
         if stuck is not None:

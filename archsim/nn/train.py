@@ -6,6 +6,17 @@ tiling redraws the assignment for every presentation of every image (image id =
 epoch * N + index). Hardware-aware training (Joshi et al. 2020) injects relative
 Gaussian weight noise in the forward pass (the gradient updates the clean weights) and
 optionally clips weights. Every random draw comes from the run's seed.
+
+HA-SGD (`algorithm: ha-sgd`, after Wan et al. 2020; their exact rule was not available,
+this is our variant): under deployment weight noise d ~ N(0, s^2) the expected loss is
+L(w) + 1/2 sum_i s_i^2 H_ii, so we descend L(w) + lambda/2 sum_i s_i^2 H_ii, where s is the
+programming noise of each weight on the hardware spec's devices and weight representation
+(`devices.sensitivity.programming_sigma`: bi-scale weights have smaller s). The penalty
+is estimated Hutchinson-style with one Rademacher probe v per step, u = s * v
+(E[u^T H u] = sum s_i^2 H_ii), by finite differences of gradients:
+grad(1/2 u^T H u) ~ (g(w + eps u) + g(w - eps u) - 2 g(w)) / (2 eps^2). Three gradient
+evaluations per step; the curvature u^T H u ~ u . (g(w + eps u) - g(w - eps u)) / (2 eps)
+is logged per epoch.
 """
 
 from __future__ import annotations
@@ -20,7 +31,7 @@ from archsim.compiler.program import Program
 from archsim.nn import functional as F
 from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
 from archsim.rng import Stream, generator
-from archsim.spec.run import Augment, ReplicaInit, TrainSettings
+from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
 
 Progress = Callable[[dict], None]
 
@@ -87,6 +98,9 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
           settings: TrainSettings, seed: int, state: TrainState | None = None,
           progress: Progress | None = None, checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
     """Train for `settings.epochs` (continuing `state` when given), evaluating after every epoch."""
+    if settings.algorithm not in (Algorithm.SGD, Algorithm.HA_SGD):
+        from archsim.errors import SpecError
+        raise SpecError([f"run.train.algorithm {settings.algorithm.value} is not available yet (sgd, ha-sgd)"])
     net = Network(program)
     state = state or new_state(program, seed, settings)
     n = len(train_x)
@@ -101,7 +115,7 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
         order = generator(seed, Stream.DATA, epoch).permutation(n)
         noise_rng = generator(seed, Stream.TRAINING, 1, epoch)
         aug_rng = generator(seed, Stream.DATA, 1_000_000 + epoch)
-        losses, correct = [], 0
+        losses, correct, curvatures = [], 0, []
         for step in range(steps_per_epoch):
             idx = order[step * settings.batch_size:(step + 1) * settings.batch_size]
             x, y = train_x[idx], train_y[idx]
@@ -109,6 +123,11 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
                 x = augment_batch(x, aug_rng)
             used = _noisy(state.params, settings.weight_noise, noise_rng) if settings.weight_noise else state.params
             grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state)
+            if settings.algorithm is Algorithm.HA_SGD:
+                if step % settings.hessian.refresh_steps == 0:
+                    sigmas = weight_noise_sigmas(program, state.params)
+                curvatures.append(_hessian_penalty(net, used, x, y, epoch * n + idx, chunk, grads, sigmas,
+                                                   settings, generator(seed, Stream.TRAINING, 2, epoch, step)))
             for key, scale in replica_scale.items():  # each replica sees 1/n of the patches
                 grads[key] = grads[key] * scale
             lr = 0.5 * settings.lr * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step) / total_steps))
@@ -120,6 +139,8 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
                           "steps": steps_per_epoch, "loss": float(np.mean(losses[-50:]))})
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_accuracy": correct / n,
                   "test_accuracy": evaluate(net, state.params, test_x, test_y), "lr_end": lr}
+        if curvatures:
+            record["noise_curvature"] = float(np.mean(curvatures))  # ~ sum_i s_i^2 H_ii
         state.history.append(record)
         state.epoch = epoch + 1
         if progress:
@@ -145,6 +166,43 @@ def _gradients(net: Network, params: Params, x, y, ids, chunk: int, state: Train
         loss += part * weight
         correct += int((logits.argmax(axis=1) == ys).sum())
     return grads, loss, correct
+
+
+def weight_noise_sigmas(program: Program, params: Params) -> Params:
+    """Programming-noise std of every analog-mapped weight and bias (weight units), per the
+    hardware spec's device and representation; each replica's kernel matrix on its own."""
+    from archsim.devices.sensitivity import programming_sigma
+    from archsim.nn.network import kernel_matrices
+    tiles = program.hardware.tiles
+    out = {}
+    for plan in program.analog_layers:
+        w = params[f"{plan.name}.weight"]
+        ndim = 4 if plan.op == "conv2d" else 2
+        kernels = kernel_matrices(plan, params)
+        per = [programming_sigma(k, tiles) for k in (kernels[:1] if w.ndim == ndim else kernels)]
+        rows = int(np.prod(w.shape[-ndim + 1:]))  # kernel rows without the bias row
+        ws = [F.kernel_weight(s[:rows], w.shape[-ndim:]) for s in per]
+        out[f"{plan.name}.weight"] = (ws[0] if w.ndim == ndim else np.stack(ws)).astype(w.dtype)
+        bias = params.get(f"{plan.name}.bias")
+        if bias is not None and per[0].shape[0] > rows:  # the bias is an array row
+            bs = [s[rows] for s in per]
+            out[f"{plan.name}.bias"] = (bs[0] if bias.ndim == 1 else np.stack(bs)).astype(bias.dtype)
+    return out
+
+
+def _hessian_penalty(net: Network, params: Params, x, y, ids, chunk: int, grads: Params, sigmas: Params,
+                     settings: TrainSettings, rng: np.random.Generator) -> float:
+    """Add lambda * grad(1/2 u^T H u) to `grads` (in place); return the curvature u^T H u."""
+    eps, strength = settings.hessian.epsilon, settings.hessian.strength
+    u = {k: s * rng.choice(np.array([-1.0, 1.0], s.dtype), size=s.shape) for k, s in sigmas.items()}
+    scratch = TrainState(params={}, velocity={})  # perturbed passes must not touch batch-norm statistics
+    plus, _, _ = _gradients(net, {**params, **{k: params[k] + eps * v for k, v in u.items()}}, x, y, ids, chunk, scratch)
+    minus, _, _ = _gradients(net, {**params, **{k: params[k] - eps * v for k, v in u.items()}}, x, y, ids, chunk,
+                             scratch)
+    curvature = sum(float((u[k] * (plus[k] - minus[k])).sum()) for k in u) / (2 * eps)
+    for k in grads:
+        grads[k] = grads[k] + strength * (plus[k] + minus[k] - 2 * grads[k]) / (2 * eps ** 2)
+    return curvature
 
 
 def _sgd_step(state: TrainState, grads: Params, lr: float, settings: TrainSettings) -> None:

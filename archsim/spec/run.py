@@ -36,10 +36,30 @@ class ReplicaInit(str, enum.Enum):
     INDEPENDENT = "independent"  # each array its own random draw (the replicas must first agree)
 
 
+class Algorithm(str, enum.Enum):
+    SGD = "sgd"                          # digital minibatch SGD (the baseline)
+    RPU = "rpu"                          # in-situ analog: stochastic pulsed updates (Gokmen & Vlasov 2016)
+    MIXED_PRECISION = "mixed-precision"  # digital update accumulator, pulses on overflow (Nandakumar 2020)
+    HIC = "hic"                          # binary + multi-level PCM, low-precision accumulator (Joshi 2021)
+    HA_SGD = "ha-sgd"                    # Hessian-aware SGD for noisy deployment (after Wan et al. 2020)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HessianAware:
+    """HA-SGD: minimise L(w) + strength/2 sum_i s_i^2 H_ii, s the deployed weights' programming
+    noise on the hardware spec's devices and representation (see archsim.nn.train)."""
+
+    strength: float = spec_field(1.0, doc="weight of the curvature penalty (lambda)", ge=0)
+    epsilon: float = spec_field(0.5, doc="finite-difference step, as a fraction of the noise s", gt=0, le=2)
+    refresh_steps: int = spec_field(20, doc="recompute the noise s from the weights every N steps", ge=1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings:
     """Minibatch SGD with momentum (`archsim train`)."""
 
+    algorithm: Algorithm = spec_field(Algorithm.SGD, doc="training algorithm: sgd, rpu, mixed-precision, hic "
+                                                         "or ha-sgd")
     epochs: int = spec_field(10, doc="passes over the training set", ge=1)
     batch_size: int = spec_field(64, doc="images per minibatch", ge=1)
     lr: float = spec_field(0.01, doc="initial learning rate (cosine decay to 0)", gt=0)
@@ -55,6 +75,7 @@ class TrainSettings:
                                             "after each step (0: off)", ge=0)
     augment: Augment = spec_field(Augment.AUTO, doc="data augmentation")
     train_limit: int = spec_field(0, doc="use only the first N training images (0: all)", ge=0)
+    hessian: HessianAware = spec_field(default_factory=HessianAware, doc="ha-sgd settings")
 
 
 @dataclass(frozen=True, kw_only=True)
