@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from archsim.devices.tile import AnalogSlices
-from archsim.kernels import analog_mvm
+from archsim.kernels import analog_mvm, analog_mvm_transposed
 from archsim.kernels.reference import analog_mvm_twin
 from archsim.spec.devices import Representation
 from archsim.spec.hardware import BoundManagement, Tiles
@@ -31,6 +31,13 @@ def periphery(tiles: Tiles) -> dict:
 
 
 BACKENDS = {"numba": analog_mvm, "numpy": analog_mvm_twin}  # the numpy twin: same results, slowly
+
+
+def _transposed_twin(d, w, **kwargs):
+    return analog_mvm_twin(d, np.ascontiguousarray(w.T), **kwargs)  # the twin's documented use
+
+
+TRANSPOSED = {"numba": analog_mvm_transposed, "numpy": _transposed_twin}
 
 
 def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
@@ -65,3 +72,21 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
         y += slices.coeff[p] * yp
         passes = passes + pp if sequential else np.maximum(passes, pp)
     return (y * slices.out_scale).astype(np.float32), passes
+
+
+def tile_mvm_transposed(slices: AnalogSlices, d: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
+                        backend: str = "numba") -> tuple[np.ndarray, np.ndarray]:
+    """x (B, R) = d (B, C) @ W.T through the tile driven backwards (error backpropagation):
+    the columns are driven, the rows converted, with the same periphery as `tile_mvm`.
+    The per-column output scale multiplies d digitally before the DACs (d @ (W diag s).T =
+    (d s) @ W.T); returns (x, passes) like `tile_mvm`."""
+    d = np.ascontiguousarray(d * slices.out_scale, dtype=np.float32)
+    args = periphery(tiles)
+    n_slices = len(slices.coeff)
+    x = np.zeros((d.shape[0], slices.weights.shape[1]), dtype=np.float64)
+    passes = np.zeros(d.shape[0], dtype=np.int32)
+    for p in range(n_slices):
+        xp, pp = TRANSPOSED[backend](d, slices.weights[p], seed=seed, counter=counter * n_slices + p, **args)
+        x += slices.coeff[p] * xp
+        passes = np.maximum(passes, pp)
+    return x.astype(np.float32), passes
