@@ -20,6 +20,7 @@ class Stream(enum.IntEnum):
     DATA = 5         # dataset shuffling and augmentation
     TRAINING = 6     # weight initialisation, noise injection
     TIMING = 7       # sampled quantities of the timing model
+    UPDATE = 8       # device updates of in-situ training: pulse trains, step noise, rounding (per tile, per step)
 
 
 def generator(seed: int, stream: Stream, *key: int) -> np.random.Generator:

@@ -6,6 +6,8 @@
 - `faults`: stuck-at faults for any device;
 - `compensation`: global / per-column drift compensation;
 - `tile`: `ProgrammedTile`, the value object tying them together.
+- `training` (imported on its own, it needs the numba kernels): device-update models of
+  in-situ training (rpu pulsed update, mixed precision, hic).
 
 Sources: ../shared/docs/models.md sections 2 to 4 (each module cites its own).
 """

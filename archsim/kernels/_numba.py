@@ -91,6 +91,19 @@ def float32_from_bits(typingctx, bits):
     return numba.types.float32(bits), codegen
 
 
+@numba.extending.intrinsic
+def popcount(typingctx, value):
+    """Number of set bits of an unsigned 64-bit integer (LLVM ``ctpop``: one
+    instruction with POPCNT, vectorised with AVX-512 VPOPCNTQ)."""
+    if not (isinstance(value, numba.types.Integer) and value.bitwidth == 64 and not value.signed):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return numba.types.uint64(value), codegen
+
+
 def set_num_threads(n: int) -> None:
     """Number of numba threads for parallel kernels (results do not depend on it)."""
     numba.set_num_threads(n)

@@ -1,7 +1,10 @@
 """Slow, obviously correct numpy twins of the numba kernels in archsim.kernels.
 
 They are the kernels' test references and the `numpy` backend of a run
-(`run.backend: numpy`): the same results, one vector at a time.
+(`run.backend: numpy`): the same results, one vector at a time. The twins of
+:mod:`archsim.kernels.pulsed` (`pulsed_update_twin`, `apply_pulses_twin`) build
+every pulse train slot by slot from the kernel's public word and normal
+streams (`stream_words`, `stream_normals`) and must match it bit for bit.
 
 Each twin follows the documented semantics step by step, one input vector at
 a time, in float32 numpy arithmetic (the same IEEE operations in the same
@@ -22,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from archsim.kernels.gaussian import standard_normal
+from archsim.kernels.pulsed import (PROB_BITS, SIDE_D, SIDE_PULSE, SIDE_TRANSFER, SIDE_X, lane_geometry,
+                                    probability_scales, stream_normals, stream_words)
 
 F32 = np.float32
 
@@ -119,3 +124,80 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             if not saturated:
                 break
     return y, passes
+
+
+# --------------------------------------------------------------------------
+# Twins of archsim.kernels.pulsed: one sample, one slot, one pulse at a time.
+def pulse_train_twin(p, seed, counter, side, base, bl):
+    """(bl,) bool: the slots in which a line with firing probability p fires.
+
+    Builds every slot's 48-bit uniform u_t from its words, bit by bit as the
+    kernel's module docstring defines it, and compares u_t < floor(p 2**48).
+    """
+    lanes, g = lane_geometry(bl)
+    q = 1 << PROB_BITS if p >= 1.0 else int(np.floor(p * float(1 << PROB_BITS)))
+    words = stream_words(seed, counter, side, base + np.arange(PROB_BITS // g))
+    fire = np.zeros(bl, dtype=bool)
+    for t in range(bl):
+        u = 0
+        for k in range(PROB_BITS):
+            bit = (int(words[k // g]) >> ((k % g) * lanes + t)) & 1
+            u = (u << 1) | bit
+        fire[t] = u < q
+    return fire
+
+
+def pulsed_update_twin(w, x, d, lr, dw_min, bl, balance, dw_up, dw_down, w_min, w_max, ctoc, seed, counter,
+                       pulses):
+    """Twin of ``pulsed_update``: returns the new (w, pulses) instead of updating in place.
+
+    Every sample, every line's full train (all BL slots), every (row, column) pair
+    and every coincident slot in turn."""
+    scale_x, scale_d = probability_scales(x, d, lr, dw_min, bl, balance)
+    w = np.array(w, dtype=F32)
+    pulses = np.array(pulses, dtype=np.int64)
+    n, rows = x.shape
+    cols = d.shape[1]
+    wpt = PROB_BITS // lane_geometry(bl)[1]  # words per train
+    for s in range(n):
+        px = [min(abs(np.float64(scale_x[s]) * np.float64(x[s, i])), 1.0) for i in range(rows)]
+        pd = [min(abs(np.float64(scale_d[s]) * np.float64(d[s, j])), 1.0) for j in range(cols)]
+        fx = [pulse_train_twin(px[i], seed, counter, SIDE_X, (s * rows + i) * wpt, bl) for i in range(rows)]
+        fd = [pulse_train_twin(pd[j], seed, counter, SIDE_D, (s * cols + j) * wpt, bl) for j in range(cols)]
+        for i in range(rows):
+            for j in range(cols):
+                slots = [t for t in range(bl) if fx[i][t] and fd[j][t]]
+                if not slots:
+                    continue
+                up = -np.sign(x[s, i]) * np.sign(d[s, j]) > 0
+                step = np.float64(dw_up[i, j]) if up else -np.float64(dw_down[i, j])
+                base = ((s * rows + i) * cols + j) * bl
+                z = stream_normals(seed, counter, SIDE_PULSE, base + np.arange(len(slots)))
+                wv = np.float64(w[i, j])
+                for k in range(len(slots)):  # pulse k of this sample, in slot order
+                    wv = wv + step * (1.0 + np.float64(ctoc) * np.float64(z[k]))
+                    wv = min(max(wv, np.float64(w_min[i, j])), np.float64(w_max[i, j]))
+                w[i, j] = F32(wv)
+                pulses[i, j] += len(slots)
+    return w, pulses
+
+
+def apply_pulses_twin(w, counts, dw_up, dw_down, w_min, w_max, ctoc, seed, counter, pulses):
+    """Twin of ``apply_pulses``: returns the new (w, pulses)."""
+    w = np.array(w, dtype=F32)
+    pulses = np.array(pulses, dtype=np.int64)
+    rows, cols = w.shape
+    for i in range(rows):
+        for j in range(cols):
+            c = int(counts[i, j])
+            if c == 0:
+                continue
+            step = np.float64(dw_up[i, j]) if c > 0 else -np.float64(dw_down[i, j])
+            z = stream_normals(seed, counter, SIDE_TRANSFER, ((i * cols + j) << 32) + np.arange(abs(c)))
+            wv = np.float64(w[i, j])
+            for k in range(abs(c)):
+                wv = wv + step * (1.0 + np.float64(ctoc) * np.float64(z[k]))
+                wv = min(max(wv, np.float64(w_min[i, j])), np.float64(w_max[i, j]))
+            w[i, j] = F32(wv)
+            pulses[i, j] += abs(c)
+    return w, pulses

@@ -88,6 +88,67 @@ class RRAMDevice:
 Device = Union[IdealDevice, PCMDevice, RRAMDevice]
 
 
+class Rounding(str, enum.Enum):
+    NEAREST = "nearest"        # round half to even
+    STOCHASTIC = "stochastic"  # round up with probability equal to the fraction (unbiased)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateDevice:
+    """How the analog devices of a tile are UPDATED during in-situ training.
+
+    Used by the device-update models of `archsim.devices.update` (rpu = pulsed update,
+    mixed-precision, hic); inference-only runs ignore it.
+
+    Weight units: the pulsed (rpu) and mixed-precision models hold each weight as one
+    bidirectional device in device units: a device step is `dw_min` and the weight is
+    clipped to its bounds, about +-`w_bound`, exactly as in aihwkit's pulsed devices
+    (a weight read by the MVM equals the device value; no further scaling, so a network
+    weight of 0.3 is a device at 0.3, half way to the bound). The hic model instead holds
+    a fixed-point weight of `hic_range` times the matrix's initial max |W| full scale
+    (binary + multi-level PCM, the layout of `WeightMapping.hic`).
+
+    Sources: pulsed device and update after Gokmen & Vlasov 2016 (Front. Neurosci.
+    10:333) with aihwkit's `PulsedDevice`/`ConstantStepDevice` and `UpdateParameters`
+    defaults (dw_min 0.001, 30 % device-to-device and cycle-to-cycle step variation,
+    bounds +-0.6 with 30 % spread, up_down_dtod 0.01, desired_bl 31, update management
+    on); mixed precision after Nandakumar et al. 2020 (Front. Neurosci. 14:406); hic after
+    Joshi et al. 2021 (arXiv 2102.05271). models.md sections 3, 4 and 6.
+    """
+
+    bl: int = spec_field(31, doc="stochastic pulse-train length BL: update pulse slots per vector pair "
+                                 "(Gokmen & Vlasov: 10 to 31; aihwkit desired_bl 31)", ge=1, le=64)
+    update_management: bool = spec_field(True, doc="balance the row and column pulse probabilities per "
+                                                   "vector pair, A = sqrt(lr / (dw_min BL)) sqrt(max|d| / max|x|), "
+                                                   "B = lr / (dw_min BL A) (aihwkit update_management); the "
+                                                   "expected update is unchanged, fewer probabilities clip at 1")
+    dw_min: float = spec_field(0.001, doc="mean device weight step of one pulse (device weight units)", gt=0)
+    dw_min_dtod: float = spec_field(0.3, doc="device-to-device spread of the step, relative "
+                                             "(dw_ij = dw_min |1 + dtod N(0,1)|)", ge=0)
+    dw_min_ctoc: float = spec_field(0.3, doc="cycle-to-cycle spread of each pulse's step, relative "
+                                             "(step dw_ij (1 + ctoc N(0,1)); aihwkit dw_min_std)", ge=0)
+    up_down: float = spec_field(0.0, doc="mean up/down step asymmetry beta: up step dw_ij (1 + beta_ij), down "
+                                         "step dw_ij (1 - beta_ij) (aihwkit up_down)", gt=-1, lt=1)
+    up_down_dtod: float = spec_field(0.01, doc="device-to-device spread of beta (beta_ij = up_down + "
+                                               "up_down_dtod N(0,1)), absolute", ge=0)
+    w_bound: float = spec_field(0.6, doc="mean weight bound: device ij is clipped to [-b-_ij, b+_ij] "
+                                         "(device weight units)", gt=0)
+    w_bound_dtod: float = spec_field(0.3, doc="device-to-device spread of each bound, relative "
+                                              "(b_ij = w_bound |1 + dtod N(0,1)|)", ge=0)
+    endurance: float = spec_field(1e8, doc="write-erase cycles a device survives (PCM: 1e6 to 1e8); "
+                                           "write counts are reported as a fraction of it", ge=1)
+    mp_threshold: float = spec_field(1.0, doc="mixed-precision transfer threshold epsilon in units of dw_min "
+                                              "(Nandakumar 2020: the device granularity, 1)", gt=0)
+    hic_accumulator_bits: int = spec_field(8, doc="bits of the hic low-precision signed update accumulator; "
+                                                  "it holds 2**(bits-1) steps per multi-level device level "
+                                                  "(our assumption: 8)", ge=1, le=24)
+    hic_rounding: Rounding = spec_field(Rounding.STOCHASTIC, doc="rounding of each update into the hic "
+                                                                 "accumulator's step")
+    hic_range: float = spec_field(2.0, doc="hic full-scale weight (all devices set) as a multiple of the "
+                                           "matrix's max |W| when it is first programmed (headroom for "
+                                           "training)", gt=0)
+
+
 class Representation(str, enum.Enum):
     DIFFERENTIAL = "differential"   # one G+/G- pair per weight
     BIT_SLICED = "bit_sliced"       # several pairs per weight with significance factors

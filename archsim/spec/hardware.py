@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from archsim.spec.devices import Device, PCMDevice, WeightMapping
+from archsim.spec.devices import Device, PCMDevice, UpdateDevice, WeightMapping
 from archsim.spec.schema import spec_field
 from archsim.units import AREA, BANDWIDTH, ENERGY, FREQUENCY, POWER, SIZE, TIME
 
@@ -81,6 +81,8 @@ class Tiles:
     integration_time: float = spec_field(doc="analog integration time of one MVM pass", unit=TIME, gt=0)
     double_buffered: bool = spec_field(True, doc="load the next input while the current one converts")
     update_pulse_time: float = spec_field(1e-9, doc="duration of one update pulse (training)", unit=TIME, gt=0)
+    update: UpdateDevice = spec_field(default_factory=UpdateDevice,
+                                      doc="device update model for in-situ training (rpu, mixed-precision, hic)")
     noise: TileNoise = spec_field(default_factory=TileNoise, doc="periphery noise and management")
 
 
