@@ -15,9 +15,11 @@ from typing import Any
 from archsim.spec.hardware import Area, Energy, HardwareSpec
 
 # action count -> field of the Energy table (energy per action)
+# training steps also record update_pulses (one pulse on a whole array; archsim.engine.training)
 ENERGY_OF_ACTION = (("mvm_passes", "mvm"), ("dac_conversions", "dac_conversion"),
                     ("adc_conversions", "adc_conversion"), ("bytes_read", "buffer_read"),
-                    ("bytes_written", "buffer_write"), ("link_bytes", "link"), ("digital_ops", "digital_op"))
+                    ("bytes_written", "buffer_write"), ("link_bytes", "link"), ("digital_ops", "digital_op"),
+                    ("update_pulses", "update_pulse"))
 COUNT_COLUMNS = ("mvms", "mvm_passes", "dac_conversions", "adc_conversions", "digital_ops", "vectors",
                  "bytes_read", "bytes_written", "transfers", "flits", "link_bytes")
 BOTTLENECK_KINDS = ("tile", "digital", "link", "buffer")
