@@ -186,9 +186,10 @@ class Network:
     """The network of a Program, executable forward and backward in numpy."""
 
     def __init__(self, program: Program, product: ReplicaProduct = digital_product,
-                 pass_log: "PassLog | None" = None):
+                 pass_log: "PassLog | None" = None, transposed: "TransposedProduct | None" = None):
         self.program = program
         self.product = product
+        self.transposed = transposed  # the backward MVMs of analog layers (default: exact, digital)
         self.pass_log = pass_log  # records the analog passes of every (image, patch)
         self.consumers: dict[str, list[str]] = {}
         for plan in program.layers:
@@ -288,9 +289,15 @@ class Network:
         return y, (flat, groups, kernels, x.shape, bias_row, (b, p))
 
     # -- backward ------------------------------------------------------------------------------
-    def backward(self, params: Params, tape: Tape, dlogits: np.ndarray, input_grad: bool = False) -> Params:
+    def backward(self, params: Params, tape: Tape, dlogits: np.ndarray, input_grad: bool = False,
+                 outer: "OuterUpdate | None" = None) -> Params:
         """Gradients of every parameter given d(loss)/d(logits); with `input_grad` also the
-        gradient with respect to the network input, under the key "input"."""
+        gradient with respect to the network input, under the key "input".
+
+        With `outer`, analog layers get no weight gradient: each replica's layer inputs x
+        (its patches, with the constant-1 column when the bias is an array row) and output
+        errors d go to `outer(plan, replica, x, d)` instead (in-situ training updates the
+        devices from them); digital biases still get gradients."""
         grads: Params = {}
         upstream = {self.program.layers[-1].name: dlogits}
         dinput = None
@@ -298,7 +305,7 @@ class Network:
             dy = upstream.pop(plan.name, None)
             if dy is None:
                 continue
-            dins = self._backward_layer(plan, params, tape, dy, grads, input_grad)
+            dins = self._backward_layer(plan, params, tape, dy, grads, input_grad, outer)
             for src, d in zip(plan.inputs, dins):
                 if d is None:
                     continue
@@ -311,11 +318,11 @@ class Network:
             grads["input"] = dinput if dinput is not None else np.zeros_like(tape.values["input"])
         return grads
 
-    def _backward_layer(self, plan, params, tape, dy, grads, input_grad=False):
+    def _backward_layer(self, plan, params, tape, dy, grads, input_grad=False, outer=None):
         spec, name = plan.spec, plan.name
         x = tape.values[plan.inputs[0]]
         if plan.op in ("conv2d", "linear"):
-            return [self._matrix_backward(plan, params, tape.caches[name], dy, grads, input_grad)]
+            return [self._matrix_backward(plan, params, tape.caches[name], dy, grads, input_grad, outer)]
         if plan.op == "relu":
             return [dy * (x > 0)]
         if plan.op == "maxpool":
@@ -333,7 +340,7 @@ class Network:
             return [dy.reshape(x.shape)]
         raise ValueError(f"unknown op {plan.op}")
 
-    def _matrix_backward(self, plan, params, cache, dy, grads, input_grad=False):
+    def _matrix_backward(self, plan, params, cache, dy, grads, input_grad=False, outer=None):
         flat, groups, kernels, x_shape, bias_row, (b, p) = cache
         r = flat.shape[1]
         c = kernels[0].shape[1]
@@ -354,15 +361,34 @@ class Network:
             order, bounds, grouped = groups
             dsorted = dflat[order]
             dgrouped = np.empty_like(grouped) if need_dx else None
+            in_situ = outer is not None and plan.analog is not None
             for rep, (lo, hi) in enumerate(bounds):
                 seg = dsorted[lo:hi]
-                dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
+                if in_situ:  # the devices learn from (x, d) themselves
+                    xs = grouped[lo:hi]
+                    outer(plan, rep, np.hstack([xs, np.ones((len(xs), 1), xs.dtype)]) if bias_row else xs, seg)
+                else:
+                    dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
                 dbiases.append(seg.sum(axis=0))
                 if need_dx:
-                    dgrouped[lo:hi] = seg @ kernels[rep][:r].T
+                    if self.transposed is not None and plan.analog is not None and hi > lo:
+                        dgrouped[lo:hi] = self.transposed(plan, rep, seg)
+                    else:
+                        dgrouped[lo:hi] = seg @ kernels[rep][:r].T
             if need_dx:
                 dpatches = np.zeros_like(flat)
                 dpatches[order] = dgrouped
+            if in_situ:
+                bias = params.get(f"{plan.name}.bias")
+                if bias is not None and not bias_row:
+                    grads[f"{plan.name}.bias"] = np.stack(dbiases) if bias.ndim == 2 else sum(dbiases)
+                if not need_dx:
+                    return None
+                dpatches = dpatches.reshape(b, p, -1)
+                if plan.op == "conv2d":
+                    s = plan.spec
+                    return F.col2im(dpatches, x_shape, s.kernel, s.stride, s.padding)
+                return dpatches[:, 0]
         w = params[f"{plan.name}.weight"]
         bias = params.get(f"{plan.name}.bias")
         ndim = 4 if plan.op == "conv2d" else 2

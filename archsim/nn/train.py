@@ -30,7 +30,7 @@ import numpy as np
 from archsim.compiler.program import Program
 from archsim.nn import functional as F
 from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
-from archsim.rng import Stream, generator
+from archsim.rng import Stream, generator, stream_seed
 from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
 
 Progress = Callable[[dict], None]
@@ -98,13 +98,20 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
           settings: TrainSettings, seed: int, state: TrainState | None = None,
           progress: Progress | None = None, checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
     """Train for `settings.epochs` (continuing `state` when given), evaluating after every epoch."""
-    if settings.algorithm not in (Algorithm.SGD, Algorithm.HA_SGD):
-        from archsim.errors import SpecError
-        raise SpecError([f"run.train.algorithm {settings.algorithm.value} is not available yet (sgd, ha-sgd)"])
-    net = Network(program)
     state = state or new_state(program, seed, settings)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / settings.batch_size)
+    chip = None
+    if settings.algorithm in IN_SITU and not settings.replicated and any(
+            p.analog.replicas > 1 for p in program.analog_layers):
+        from archsim.errors import SpecError
+        raise SpecError([f"run.train.replicated must be true for run.train.algorithm "
+                         f"{settings.algorithm.value}: every replica's array has its own devices"])
+    if settings.algorithm in IN_SITU:  # resuming re-programs the tiles from the checkpoint's weights
+        from archsim.nn.analog_train import InSituChip
+        chip = InSituChip.program_all(program, state.params, settings.algorithm.value, seed,
+                                      first_update=state.epoch * steps_per_epoch * 10_000)
+    net = Network(program, chip, transposed=chip.transposed) if chip else Network(program)
     total_steps = steps_per_epoch * settings.epochs
     augment = uses_augmentation(settings, train_x.shape[1:])
     chunk = images_per_chunk(program)
@@ -122,23 +129,40 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
             if augment:
                 x = augment_batch(x, aug_rng)
             used = _noisy(state.params, settings.weight_noise, noise_rng) if settings.weight_noise else state.params
-            grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state)
+            lr = 0.5 * settings.lr * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step) / total_steps))
+            if chip:
+                chip.lr = lr / (1 - settings.momentum)  # no momentum on devices: momentum SGD's steady step
+            try:
+                grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state,
+                                               outer=chip.update if chip else None)
+            except FloatingPointError as exc:
+                from archsim.errors import ArchsimError
+                raise ArchsimError(f"training diverged in epoch {epoch + 1}, step {step + 1} ({exc}); "
+                                   f"lower run.train.lr (now {settings.lr})") from None
             if settings.algorithm is Algorithm.HA_SGD:
                 if step % settings.hessian.refresh_steps == 0:
                     sigmas = weight_noise_sigmas(program, state.params)
                 curvatures.append(_hessian_penalty(net, used, x, y, epoch * n + idx, chunk, grads, sigmas,
                                                    settings, generator(seed, Stream.TRAINING, 2, epoch, step)))
             for key, scale in replica_scale.items():  # each replica sees 1/n of the patches
-                grads[key] = grads[key] * scale
-            lr = 0.5 * settings.lr * (1 + math.cos(math.pi * (epoch * steps_per_epoch + step) / total_steps))
+                if key in grads:  # (in-situ training updates analog weights on the devices)
+                    grads[key] = grads[key] * scale
             _sgd_step(state, grads, lr, settings)
             losses.append(loss)
             correct += hits
             if progress:
                 progress({"epoch": epoch + 1, "epochs": settings.epochs, "step": step + 1,
                           "steps": steps_per_epoch, "loss": float(np.mean(losses[-50:]))})
+        if chip:
+            state.params = chip.read_params(state.params)
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_accuracy": correct / n,
-                  "test_accuracy": evaluate(net, state.params, test_x, test_y), "lr_end": lr}
+                  "test_accuracy": evaluate(Network(program), state.params, test_x, test_y), "lr_end": lr}
+        if chip:  # the digital read-out above; the chip itself, its writes and, at the end, drift
+            record["analog_test_accuracy"] = evaluate(net, state.params, test_x, test_y)
+            record["writes"] = chip.writes()
+            if epoch + 1 == settings.epochs:
+                record["after_drift"] = drift_accuracy(program, chip, state.params, test_x[:DRIFT_IMAGES],
+                                                       test_y[:DRIFT_IMAGES], seed)
         if curvatures:
             record["noise_curvature"] = float(np.mean(curvatures))  # ~ sum_i s_i^2 H_ii
         state.history.append(record)
@@ -150,7 +174,7 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
     return state
 
 
-def _gradients(net: Network, params: Params, x, y, ids, chunk: int, state: TrainState):
+def _gradients(net: Network, params: Params, x, y, ids, chunk: int, state: TrainState, outer=None):
     """Mean-loss gradients of one minibatch, computed in chunks of images and summed exactly
     (batch norm sees each chunk as its batch); returns (grads, loss, correct)."""
     grads: Params = {}
@@ -159,13 +183,36 @@ def _gradients(net: Network, params: Params, x, y, ids, chunk: int, state: Train
         xs, ys = x[lo:lo + chunk], y[lo:lo + chunk]
         logits, tape = net.forward(params, xs, ids[lo:lo + chunk], train=True)
         part, dlogits = F.softmax_cross_entropy(logits, ys)
+        if not np.isfinite(part):
+            raise FloatingPointError(f"loss {part}")
         weight = len(xs) / len(x)
-        for key, g in net.backward(params, tape, dlogits * weight).items():
+        for key, g in net.backward(params, tape, dlogits * weight, outer=outer).items():
             grads[key] = grads[key] + g if key in grads else g
         state.params.update(tape.running)
         loss += part * weight
         correct += int((logits.argmax(axis=1) == ys).sum())
     return grads, loss, correct
+
+
+IN_SITU = (Algorithm.RPU, Algorithm.MIXED_PRECISION, Algorithm.HIC)
+DRIFT_TIMES = (3600.0, 86400.0, 365.25 * 86400.0)  # 1 h, 1 day, 1 year after training
+DRIFT_IMAGES = 2000  # test images per drift evaluation
+
+
+def drift_accuracy(program: Program, chip, params: Params, images: np.ndarray, labels: np.ndarray,
+                   seed: int) -> dict[str, float]:
+    """Accuracy of the trained tiles (the spec's device, drift compensation) read at
+    1 h, 1 day and 1 year after training, with the spec's periphery."""
+    from archsim.nn.accuracy import time_label
+    from archsim.nn.analog import AnalogProduct
+    tiles = chip.programmed_tiles(seed)
+    out = {}
+    for t in DRIFT_TIMES:
+        reads = {key: tile.read(t, generator(seed, Stream.READ, i, int(t))).slices()
+                 for i, (key, tile) in enumerate(tiles.items())}
+        product = AnalogProduct(program=program, reads=reads, seed=stream_seed(seed, Stream.MVM, 2, int(t)))
+        out[time_label(t)] = evaluate(Network(program, product), params, images, labels)
+    return out
 
 
 def weight_noise_sigmas(program: Program, params: Params) -> Params:

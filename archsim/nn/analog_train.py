@@ -1,0 +1,174 @@
+"""In-situ analog training (`train.algorithm`: rpu, mixed-precision, hic).
+
+Every tile of the Program (layer, replica, row/column block) holds the device state of the
+algorithm (`archsim.devices.training`), programmed with its block of the initial kernel
+matrix. A training step then runs, as the chip would:
+- the forward MVMs through each tile's periphery (DAC, output noise, ADC, bound
+  management) on the devices' current weights;
+- the backward MVMs through the same tiles driven backwards (`tile_mvm_transposed`);
+- the update of every tile from its replica's (x, d) pairs (x the patches with the
+  constant-1 bias input, d the output errors): W -= lr x^T d on average, by stochastic
+  pulse coincidences (rpu), or through a digital accumulator that moves whole device
+  steps (mixed-precision) or a low-precision one with carries into binary PCM (hic).
+Layers without tiles, digital biases and batch norm learn by digital SGD with momentum.
+
+Learning rate: the devices take no momentum, so they step by lr / (1 - momentum), the
+steady-state step of momentum SGD, and a run compares like with like against `sgd` at the
+same --lr. A replica's step is multiplied by its layer's replica count, as in digital
+RAPA training (it sees 1/n of the patches).
+
+Tile weights are read in the units the periphery expects: rpu and mixed-precision devices
+hold weights in device units (bounds about +-0.6, as aihwkit), read as they are; a hic
+tile is normalised by its full-scale weight range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from archsim.compiler.program import LayerPlan, Program
+from archsim.devices import AnalogSlices
+from archsim.devices.mvm import tile_mvm, tile_mvm_transposed
+from archsim.devices.training import UpdateState, endurance_summary, program_state
+from archsim.nn import functional as F
+from archsim.nn.network import Params, kernel_matrices
+from archsim.rng import Stream, generator, stream_seed
+
+Key = tuple[str, int, int]  # (layer, replica, block)
+
+
+@dataclass
+class InSituChip:
+    """The device states of every tile, and the chip's forward, backward and update."""
+
+    program: Program
+    algorithm: str
+    states: dict[Key, UpdateState]
+    seed: int
+    backend: str = "numba"
+    calls: int = 0          # MVMs so far: each draws its own periphery noise
+    updates: int = 0        # device updates so far: each draws its own pulses
+    lr: float = 0.0         # the devices' learning rate for the current step
+    scale: dict[str, float] = field(default_factory=dict)  # per-layer replica multiplier
+
+    @classmethod
+    def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
+                    backend: str = "numba", first_update: int = 0) -> "InSituChip":
+        tiles = program.hardware.tiles
+        states = {}
+        for plan in program.analog_layers:
+            kernels = kernel_matrices(plan, params)
+            for rep in range(plan.analog.replicas):
+                for b, block in enumerate(plan.analog.blocks):
+                    tile = plan.analog.tiles[rep][b]
+                    w = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
+                    states[plan.name, rep, b] = program_state(algorithm, np.asarray(w, np.float64), tiles,
+                                                              generator(seed, Stream.PROGRAMMING, tile, 1))
+        return cls(program=program, algorithm=algorithm, states=states, seed=seed, backend=backend,
+                   updates=first_update,
+                   scale={p.name: float(p.analog.replicas) for p in program.analog_layers})
+
+    # -- reading the devices -------------------------------------------------------------------
+    def _slices(self, key: Key) -> AnalogSlices:
+        state = self.states[key]
+        full = float(getattr(state, "w_range", 1.0))  # hic: normalise by the full-scale range
+        w = state.weights()
+        return AnalogSlices(weights=(w / full if full != 1.0 else w)[None].astype(np.float32, copy=False),
+                            coeff=np.ones(1), out_scale=np.full(w.shape[1], full))
+
+    def kernel(self, plan: LayerPlan, replica: int) -> np.ndarray:
+        """The replica's whole kernel matrix as its devices hold it now (rows incl. bias row)."""
+        a = plan.analog
+        k = np.zeros((a.matrix_rows, a.matrix_cols), np.float32)
+        for b, block in enumerate(a.blocks):
+            k[block.row_start:block.row_stop, block.col_start:block.col_stop] = self.states[plan.name, replica, b].weights()
+        return k
+
+    def read_params(self, params: Params) -> Params:
+        """`params` with every analog layer's weights (and array-row biases) read from the devices."""
+        out = dict(params)
+        for plan in self.program.analog_layers:
+            w = params[f"{plan.name}.weight"]
+            ndim = 4 if plan.op == "conv2d" else 2
+            kernels = [self.kernel(plan, r) for r in range(plan.analog.replicas)]
+            rows = int(np.prod(w.shape[-ndim + 1:]))
+            ws = [F.kernel_weight(k[:rows], w.shape[-ndim:]) for k in kernels]
+            out[f"{plan.name}.weight"] = (np.stack(ws) if w.ndim > ndim else ws[0]).astype(w.dtype)
+            bias = params.get(f"{plan.name}.bias")
+            if bias is not None and plan.analog.bias_row:
+                bs = [k[rows] for k in kernels]
+                out[f"{plan.name}.bias"] = (np.stack(bs) if bias.ndim == 2 else bs[0]).astype(bias.dtype)
+        return out
+
+    # -- the three operations ------------------------------------------------------------------
+    def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Forward MVMs of one replica's patches (a `ReplicaProduct` for `Network`)."""
+        a = plan.analog
+        width = patches.shape[1]
+        out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
+        for b, block in enumerate(a.blocks):
+            x = patches[:, block.row_start:min(block.row_stop, width)]
+            if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
+                x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
+            y, _ = tile_mvm(self._slices((plan.name, replica, b)), x, self.program.hardware.tiles,
+                            seed=self._mvm_seed, counter=self._next_call(), backend=self.backend)
+            out[:, block.col_start:block.col_stop] += y
+        return out
+
+    def transposed(self, plan: LayerPlan, replica: int, d: np.ndarray) -> np.ndarray:
+        """Backward MVMs: d (n, C) @ K.T through the tiles, without the bias row (n, rows)."""
+        a = plan.analog
+        width = a.matrix_rows - (1 if a.bias_row else 0)
+        out = np.zeros((len(d), a.matrix_rows), dtype=np.float32)
+        for b, block in enumerate(a.blocks):
+            x, _ = tile_mvm_transposed(self._slices((plan.name, replica, b)), d[:, block.col_start:block.col_stop],
+                                       self.program.hardware.tiles, seed=self._mvm_seed, counter=self._next_call(),
+                                       backend=self.backend)
+            out[:, block.row_start:block.row_stop] += x  # column blocks' partial sums add digitally
+        return out[:, :width]
+
+    def update(self, plan: LayerPlan, replica: int, x: np.ndarray, d: np.ndarray) -> None:
+        """Every tile of the replica learns from its rows of x and columns of d."""
+        if len(x) == 0:
+            return
+        if not (np.isfinite(x).all() and np.isfinite(d).all()):
+            raise FloatingPointError(f"non-finite inputs or errors at layer {plan.name}")
+        lr = self.lr * self.scale[plan.name]
+        for b, block in enumerate(plan.analog.blocks):
+            self.states[plan.name, replica, b].apply(
+                np.ascontiguousarray(x[:, block.row_start:block.row_stop], np.float32),
+                np.ascontiguousarray(d[:, block.col_start:block.col_stop], np.float32), lr, self.updates)
+            self.updates += 1
+
+    @property
+    def _mvm_seed(self) -> int:
+        return stream_seed(self.seed, Stream.MVM, 1_000_003)
+
+    def _next_call(self) -> int:
+        self.calls += 1
+        return self.calls - 1
+
+    # -- endurance and drift ---------------------------------------------------------------------
+    def writes(self) -> dict:
+        """Pulses applied and write-erase cycles per physical device (max, mean, fractions of the
+        spec's endurance, and a histogram with power-of-two bin edges)."""
+        cycles = np.concatenate([np.ravel(s.cycles) for s in self.states.values()])
+        pulses = int(sum(int(s.pulses.sum()) for s in self.states.values()))
+        top = max(1, int(cycles.max()) if cycles.size else 1)
+        edges = np.concatenate([[0], 2.0 ** np.arange(0, int(np.ceil(np.log2(top))) + 2)])
+        counts, _ = np.histogram(cycles, bins=edges)
+        return {"pulses": pulses, "devices": int(cycles.size),
+                **endurance_summary(cycles, self.program.hardware.tiles.update.endurance),
+                "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}}
+
+    def programmed_tiles(self, rng_seed: int) -> dict:
+        """Every trained tile as a `ProgrammedTile` of the spec's device (t = 0: end of training)."""
+        tiles = self.program.hardware.tiles
+        out = {}
+        for key, state in self.states.items():
+            physical = self.program.layer(key[0]).analog.tiles[key[1]][key[2]]
+            out[key] = state.to_programmed_tile(tiles.device, tiles.noise.drift_compensation,
+                                                generator(rng_seed, Stream.PROGRAMMING, physical, 2))
+        return out
