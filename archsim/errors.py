@@ -23,3 +23,11 @@ class CompileError(ArchsimError):
 
 class DataError(ArchsimError):
     """A dataset or weights file is missing or malformed."""
+
+
+class SweepError(ArchsimError):
+    """A sweep stopped before every point finished (Ctrl-C, a worker died); finished points are kept."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code

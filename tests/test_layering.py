@@ -8,7 +8,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "archsim"
 # library -> the only subpackages/modules allowed to import it
 OWNERS = {"numba": ("kernels",), "yaml": ("spec/yamlio.py",), "simpy": ("engine",),
-          "pandas": ("report",), "matplotlib": ("report",)}
+          "pandas": ("report",), "matplotlib": ("report",), "pyarrow": ("report",),
+          "tqdm": ("sweep/executors.py",), "distributed": ("sweep/executors.py",), "dask": ("sweep/executors.py",)}
 # a layer must not import these (higher) layers
 FORBIDDEN = {"spec": ("compiler", "engine", "devices", "nn", "report", "api", "cli", "kernels"),
              "kernels": ("spec", "compiler", "engine", "devices", "nn", "report", "api", "cli"),
@@ -16,7 +17,10 @@ FORBIDDEN = {"spec": ("compiler", "engine", "devices", "nn", "report", "api", "c
              "engine": ("devices", "nn", "report", "api", "cli"),
              "devices": ("engine", "nn", "report", "api", "cli", "compiler"),
              "data": ("spec", "compiler", "engine", "devices", "nn", "report", "api", "cli", "kernels"),
-             "nn": ("engine", "report", "api", "cli")}
+             "nn": ("engine", "report", "api", "cli"),
+             # beside each other below api: they know nothing of simulation, nor of each other
+             "sweep": ("compiler", "engine", "devices", "nn", "kernels", "report", "api", "cli"),
+             "report": ("compiler", "engine", "devices", "nn", "kernels", "sweep", "api", "cli")}
 
 
 def imports(path: Path):
@@ -48,8 +52,9 @@ def test_imports_respect_layers(path):
 def test_importing_archsim_is_cheap():
     import subprocess
     import sys
-    code = ("import sys, archsim, archsim.spec, archsim.compiler, archsim.cli; "
-            "print(sorted(m for m in ('numba', 'simpy', 'pandas', 'matplotlib') if m in sys.modules))")
+    code = ("import sys, archsim, archsim.spec, archsim.compiler, archsim.cli, archsim.sweep; "
+            "print(sorted(m for m in ('numba', 'simpy', 'pandas', 'matplotlib', 'tqdm', 'distributed') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
