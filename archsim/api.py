@@ -91,14 +91,15 @@ def output_dir(specs: Specs, out: str | Path | None, suffix: str = "") -> Path:
 
 
 def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
-        out: str | Path | None = None, progress: Callable[[str], None] | None = None) -> tuple[Path, dict]:
+        out: str | Path | None = None, progress: Callable[[str], None] | None = None,
+        tick: Callable[[int, int], None] | None = None) -> tuple[Path, dict]:
     """One run: compile, simulate the timing, write every result to the output directory.
 
     Writes plan.json and specs.json first (so nothing computed is lost), then
     accuracy.json (when the workload names weights), the engine's summary.json,
     layers.csv, components.csv, trace.json (Perfetto), mesh.json (where the busy
     components sit), and last the report (index.html and plots/). `progress` receives a
-    line per stage. Returns (directory, summary).
+    line per stage, `tick(done, total)` the accuracy evaluations. Returns (directory, summary).
     """
     say = progress or (lambda message: None)
     from archsim.report import write_run_report, write_table
@@ -109,7 +110,7 @@ def run(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
     plan = plan_summary(program)
     _write_json(directory / "plan.json", plan)
     _write_json(directory / "specs.json", specs_document(specs))
-    accuracy, passes = measure_accuracy(specs, program, say)
+    accuracy, passes = measure_accuracy(specs, program, say, tick)
     if accuracy is not None:
         _write_json(directory / "accuracy.json", accuracy)
     summary, timing = measure_timing(specs, program, plan, passes, accuracy, say=say)
@@ -128,7 +129,8 @@ def specs_document(specs: Specs) -> dict:
     return {"workload": to_plain(specs.workload), "hardware": to_plain(specs.hardware), "run": to_plain(specs.run)}
 
 
-def measure_accuracy(specs: Specs, program: Program, say: Callable[[str], None] | None = None):
+def measure_accuracy(specs: Specs, program: Program, say: Callable[[str], None] | None = None,
+                     tick: Callable[[int, int], None] | None = None):
     """(accuracy.json data, the analog passes it measured for the timing), or (None, None)
     when the workload names no weights."""
     if not specs.workload.weights:
@@ -136,7 +138,7 @@ def measure_accuracy(specs: Specs, program: Program, say: Callable[[str], None] 
     (say or (lambda message: None))(
         f"accuracy: {specs.run.eval_images or 'all'} test images, digital and analog at "
         f"{len(specs.run.inference_times)} time(s) x {specs.run.programming_repeats} programming(s)")
-    return _accuracy(specs, program)
+    return _accuracy(specs, program, tick)
 
 
 def measure_timing(specs: Specs, program: Program, plan: dict, passes=None, accuracy: dict | None = None, *,
@@ -185,7 +187,7 @@ def load_params(specs: Specs, program: Program) -> dict:
     return params
 
 
-def _accuracy(specs: Specs, program: Program):
+def _accuracy(specs: Specs, program: Program, tick=None):
     """Digital and analog accuracy on the workload's test data, and the measured passes."""
     from archsim.nn.accuracy import chip_accuracy
     params = load_params(specs, program)
@@ -193,7 +195,7 @@ def _accuracy(specs: Specs, program: Program):
     accuracy, log = chip_accuracy(program, params, test.images, test.labels, times=specs.run.inference_times,
                                   repeats=specs.run.programming_repeats, seed=specs.run.seed,
                                   keep=specs.run.images, per_mvm=specs.run.read_noise.value == "per_mvm",
-                                  backend=specs.run.backend.value)
+                                  backend=specs.run.backend.value, tick=tick)
     accuracy["data"] = test.origin
     return accuracy, log.for_engine()
 

@@ -144,7 +144,8 @@ def _cmd_report(args) -> int:
 def _cmd_run(args) -> int:
     from archsim import api
     directory, summary = api.run(args.workload, args.hardware, args.settings, args.sets, args.out,
-                                 progress=lambda line: print(line, file=sys.stderr, flush=True))
+                                 progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                 tick=_Bar("accuracy", "evaluation"))
     from archsim.report import run_text
     print(run_text(summary))
     print(f"\nresults written to {directory}/ (summary.json, layers.csv, components.csv, trace.json, index.html)")
@@ -160,6 +161,23 @@ def _cmd_plan(args) -> int:
         from archsim.report import plan_text
         print(plan_text(summary))
     return 0
+
+
+class _Bar:
+    """A tqdm bar for `tick(done, total)` on a terminal; silent otherwise."""
+
+    def __init__(self, desc: str, unit: str, stream=sys.stderr):
+        self.desc, self.unit, self.stream, self.bar = desc, unit, stream, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.stream.isatty():
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=self.stream, leave=False)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
 
 
 class Progress:

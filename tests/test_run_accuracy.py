@@ -30,8 +30,10 @@ SETS = ["run.eval_images=40", "run.programming_repeats=2", "run.images=2", "run.
 
 
 def test_ideal_chip_analog_equals_digital_and_summary_has_accuracy(workload_with_weights, tmp_path):
+    ticks = []
     directory, summary = api.run(workload_with_weights, "tiny", sets=SETS + ["hardware.tiles.count=64"],
-                                 out=tmp_path / "out")
+                                 out=tmp_path / "out", tick=lambda done, total: ticks.append((done, total)))
+    assert ticks == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]  # digital, then 2 programmings x 2 times
     acc = summary["accuracy"]
     assert acc["images"] == 40 and set(acc["analog"]) == {"1s", "1d"}
     assert all(v["mean"] == acc["digital"] and v["std"] == 0 for v in acc["analog"].values())

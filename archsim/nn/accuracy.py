@@ -3,6 +3,8 @@ several times after programming, over independent programmings (mean and spread)
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from archsim.compiler.program import Program
@@ -22,10 +24,15 @@ def time_label(seconds: float) -> str:
 
 def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: np.ndarray, *,
                   times: tuple[float, ...], repeats: int, seed: int, keep: int = 4,
-                  per_mvm: bool = True, backend: str = "numba") -> tuple[dict, PassLog]:
+                  per_mvm: bool = True, backend: str = "numba",
+                  tick: Callable[[int, int], None] | None = None) -> tuple[dict, PassLog]:
     """Accuracy dict and the analog pass log of the first programming read at the first time
-    (per-patch counts for images with id < `keep`, which the timing engine replays)."""
+    (per-patch counts for images with id < `keep`, which the timing engine replays).
+    `tick(done, total)` follows the evaluations (the digital one, then repeats x times)."""
+    total = 1 + repeats * len(times)
     digital = evaluate(Network(program), params, images, labels)
+    if tick:
+        tick(1, total)
     log = PassLog(keep)
     runs: dict[float, list[float]] = {t: [] for t in times}
     for repeat in range(repeats):
@@ -33,6 +40,8 @@ def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: 
         for i, t in enumerate(times):
             net = Network(program, chip.read(t, per_mvm, backend), pass_log=log if repeat == 0 and i == 0 else None)
             runs[t].append(evaluate(net, params, images, labels))
+            if tick:
+                tick(2 + repeat * len(times) + i, total)
     analog = {time_label(t): {"t_s": t, "mean": float(np.mean(r)), "std": float(np.std(r, ddof=1)) if len(r) > 1
                               else 0.0, "runs": r} for t, r in runs.items()}
     return {"digital": digital, "analog": analog, "images": int(len(labels)), "programming_repeats": repeats,
