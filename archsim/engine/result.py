@@ -250,3 +250,15 @@ class TimingResult:
         return {"traceEvents": events, "displayTimeUnit": "ns",
                 "otherData": {"workload": self.workload, "hardware": self.hardware, "clock_hz": self.clock_hz,
                               "truncated": self.trace_truncated}}
+
+
+def component_records(recorder, cycles: int) -> list[ComponentRecord]:
+    """Every recorded component's busy / stalled / idle split over a run of `cycles`."""
+    out = []
+    for s in recorder.components.values():
+        busy = min(s.busy, cycles)
+        stalled = min(s.stalled, cycles - busy)
+        out.append(ComponentRecord(name=s.name, kind=s.kind, busy_cycles=busy, stalled_cycles=stalled,
+                                   idle_cycles=cycles - busy - stalled, utilisation=busy / cycles,
+                                   counts=dict(s.counts), info=dict(s.info)))
+    return out

@@ -10,7 +10,7 @@ from archsim.compiler.program import Program
 from archsim.engine.core import gc_paused
 from archsim.engine.models.chip import Chip
 from archsim.engine.passes import PassSource, resolve
-from archsim.engine.result import Acceleration, ComponentRecord, LayerRecord, TimingResult, chip_area
+from archsim.engine.result import Acceleration, LayerRecord, TimingResult, chip_area, component_records
 from archsim.spec.run import Fidelity, RunSettings
 from archsim.spec.workload import Strategy
 
@@ -66,13 +66,7 @@ def _result(chip: Chip, stats, images: int, fidelity: str, seed: int) -> TimingR
     hw = program.hardware
     ctl = chip.controller
     cycles = max(1, ctl.last_done)
-    components = []
-    for s in chip.recorder.components.values():
-        busy = min(s.busy, cycles)
-        stalled = min(s.stalled, cycles - busy)
-        components.append(ComponentRecord(name=s.name, kind=s.kind, busy_cycles=busy, stalled_cycles=stalled,
-                                          idle_cycles=cycles - busy - stalled, utilisation=busy / cycles,
-                                          counts=dict(s.counts), info=dict(s.info)))
+    components = component_records(chip.recorder, cycles)
     layers, ops = [], 0.0
     for node in chip.graph[1:]:
         plan = node.plan

@@ -18,7 +18,7 @@ from archsim.compiler.program import Program
 from archsim.engine.core import Clock, SimulationError, gc_paused
 from archsim.engine.models.train_tile import PHASES, layer_timings
 from archsim.engine.models.training import TrainingChip, gradient_flags
-from archsim.engine.result import COUNT_COLUMNS, Acceleration, ComponentRecord, TimingResult, chip_area
+from archsim.engine.result import COUNT_COLUMNS, Acceleration, TimingResult, chip_area, component_records
 from archsim.engine.simulate import single_replica
 from archsim.spec.run import Fidelity, RunSettings
 
@@ -323,13 +323,7 @@ def _result(chip: TrainingChip, stats, settings: RunSettings, bl: int, window: i
     images = settings.images
     cycles = max(1, ctl.last_done)
     closed = training_closed_form(program, bl, overlap_updates=overlap)
-    components = []
-    for s in chip.recorder.components.values():
-        busy = min(s.busy, cycles)
-        stalled = min(s.stalled, cycles - busy)
-        components.append(ComponentRecord(name=s.name, kind=s.kind, busy_cycles=busy, stalled_cycles=stalled,
-                                          idle_cycles=cycles - busy - stalled, utilisation=busy / cycles,
-                                          counts=dict(s.counts), info=dict(s.info)))
+    components = component_records(chip.recorder, cycles)
     layers, ops = [], 0.0
     for node in chip.graph[1:]:
         i, plan, analog = node.index, node.plan, node.analog

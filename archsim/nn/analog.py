@@ -21,6 +21,17 @@ from archsim.nn.network import Params, kernel_matrices
 from archsim.rng import Stream, generator, stream_seed
 
 
+def tile_weights(program: Program, params: Params):
+    """((layer, replica, block), physical tile, its float64 block of the replica's kernel
+    matrix) for every tile of the Program."""
+    for plan in program.analog_layers:
+        kernels = kernel_matrices(plan, params)
+        for rep in range(plan.analog.replicas):
+            for b, block in enumerate(plan.analog.blocks):
+                weights = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
+                yield (plan.name, rep, b), plan.analog.tiles[rep][b], np.asarray(weights, np.float64)
+
+
 @dataclass(frozen=True)
 class ProgrammedChip:
     """Every tile of a Program programmed once (repeat k draws its own programming noise)."""
@@ -33,15 +44,8 @@ class ProgrammedChip:
     @classmethod
     def program_all(cls, program: Program, params: Params, seed: int, repeat: int = 0) -> "ProgrammedChip":
         hw_tiles = program.hardware.tiles
-        tiles = {}
-        for plan in program.analog_layers:
-            kernels = kernel_matrices(plan, params)
-            for rep in range(plan.analog.replicas):
-                for b, block in enumerate(plan.analog.blocks):
-                    tile = plan.analog.tiles[rep][b]
-                    weights = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
-                    tiles[plan.name, rep, b] = program_tile(np.asarray(weights, np.float64), hw_tiles,
-                                                            generator(seed, Stream.PROGRAMMING, tile, repeat))
+        tiles = {key: program_tile(weights, hw_tiles, generator(seed, Stream.PROGRAMMING, tile, repeat))
+                 for key, tile, weights in tile_weights(program, params)}
         return cls(program=program, tiles=tiles, seed=seed, repeat=repeat)
 
     def read(self, t: float, per_mvm: bool = True, backend: str = "numba") -> "AnalogProduct":

@@ -33,7 +33,8 @@ from archsim.devices import AnalogSlices
 from archsim.devices.mvm import tile_mvm, tile_mvm_transposed
 from archsim.devices.training import UpdateState, endurance_summary, program_state
 from archsim.nn import functional as F
-from archsim.nn.network import Params, kernel_matrices
+from archsim.nn.analog import tile_weights
+from archsim.nn.network import Params
 from archsim.rng import Stream, generator, stream_seed
 
 Key = tuple[str, int, int]  # (layer, replica, block)
@@ -57,15 +58,8 @@ class InSituChip:
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
                     backend: str = "numba", first_update: int = 0) -> "InSituChip":
         tiles = program.hardware.tiles
-        states = {}
-        for plan in program.analog_layers:
-            kernels = kernel_matrices(plan, params)
-            for rep in range(plan.analog.replicas):
-                for b, block in enumerate(plan.analog.blocks):
-                    tile = plan.analog.tiles[rep][b]
-                    w = kernels[rep][block.row_start:block.row_stop, block.col_start:block.col_stop]
-                    states[plan.name, rep, b] = program_state(algorithm, np.asarray(w, np.float64), tiles,
-                                                              generator(seed, Stream.PROGRAMMING, tile, 1))
+        states = {key: program_state(algorithm, weights, tiles, generator(seed, Stream.PROGRAMMING, tile, 1))
+                  for key, tile, weights in tile_weights(program, params)}
         return cls(program=program, algorithm=algorithm, states=states, seed=seed, backend=backend,
                    updates=first_update,
                    scale={p.name: float(p.analog.replicas) for p in program.analog_layers})

@@ -361,10 +361,10 @@ class Network:
             order, bounds, grouped = groups
             dsorted = dflat[order]
             dgrouped = np.empty_like(grouped) if need_dx else None
-            in_situ = outer is not None and plan.analog is not None
+            in_situ = outer is not None and plan.analog is not None  # the devices learn from (x, d)
             for rep, (lo, hi) in enumerate(bounds):
                 seg = dsorted[lo:hi]
-                if in_situ:  # the devices learn from (x, d) themselves
+                if in_situ:
                     xs = grouped[lo:hi]
                     outer(plan, rep, np.hstack([xs, np.ones((len(xs), 1), xs.dtype)]) if bias_row else xs, seg)
                 else:
@@ -378,26 +378,16 @@ class Network:
             if need_dx:
                 dpatches = np.zeros_like(flat)
                 dpatches[order] = dgrouped
-            if in_situ:
-                bias = params.get(f"{plan.name}.bias")
-                if bias is not None and not bias_row:
-                    grads[f"{plan.name}.bias"] = np.stack(dbiases) if bias.ndim == 2 else sum(dbiases)
-                if not need_dx:
-                    return None
-                dpatches = dpatches.reshape(b, p, -1)
-                if plan.op == "conv2d":
-                    s = plan.spec
-                    return F.col2im(dpatches, x_shape, s.kernel, s.stride, s.padding)
-                return dpatches[:, 0]
         w = params[f"{plan.name}.weight"]
         bias = params.get(f"{plan.name}.bias")
         ndim = 4 if plan.op == "conv2d" else 2
         shared = w.ndim == ndim
         if shared:  # one weight for every replica: its gradient sums over them
-            dkernels, dbiases = [sum(dkernels)], [sum(dbiases)]
-        dws = [F.kernel_weight(dk[:-1] if bias_row else dk, w.shape[-ndim:]) for dk in dkernels]
-        grads[f"{plan.name}.weight"] = dws[0] if shared else np.stack(dws)
-        if bias is not None:
+            dkernels, dbiases = [sum(dkernels)] if dkernels else [], [sum(dbiases)]
+        if dkernels:  # (none when the devices learned in situ)
+            dws = [F.kernel_weight(dk[:-1] if bias_row else dk, w.shape[-ndim:]) for dk in dkernels]
+            grads[f"{plan.name}.weight"] = dws[0] if shared else np.stack(dws)
+        if bias is not None and (dkernels or not bias_row):
             dbs = [dk[-1] for dk in dkernels] if bias_row else dbiases
             grads[f"{plan.name}.bias"] = dbs[0] if shared else np.stack(dbs)
         if not need_dx:

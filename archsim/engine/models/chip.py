@@ -82,26 +82,8 @@ class Chip:
                 buf = self.tile_buffers[tile]
                 buf.read_bytes += group.mvms * rows          # staging into the DACs
                 buf.read_busy += group.mvms * group.timing.staging
-        net = self.network
-        totals = net.ports.port_totals()
-        for buf in [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()]:
-            buf.finish(totals)
-        rec = self.recorder
-        if net.ports.trace_log is not None:
-            rec.allow(self.trace_limit - len(rec.intervals))
-            for port, start, busy in net.ports.intervals():
-                if not rec.tracing:
-                    rec.trace_truncated = True
-                    break
-                if net.is_link(port):
-                    rec.interval(net.port_name(port), "transfer", start, busy)
-        for port in sorted(p for p in totals if net.is_link(p)):
-            transfers, flits, busy, _ = totals[port]
-            stats = rec.register(net.port_name(port), "link")
-            stats.busy = busy
-            stats.count("transfers", transfers)
-            stats.count("flits", flits)
-            stats.count("link_bytes", flits * net.flit_bytes)
+        record_transfers(self.network, [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()],
+                         self.recorder, self.trace_limit)
         return self.stats
 
     def close(self) -> None:
@@ -114,3 +96,26 @@ class Chip:
                  self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()]
         for part in parts:
             vars(part).clear()
+
+
+def record_transfers(net, buffers, rec, trace_limit: int) -> None:
+    """After a run: buffer port statistics, link busy intervals (traced up to the limit) and
+    per-link counts, from the network's booked transfers."""
+    totals = net.ports.port_totals()
+    for buf in buffers:
+        buf.finish(totals)
+    if net.ports.trace_log is not None:
+        rec.allow(trace_limit - len(rec.intervals))
+        for port, start, busy in net.ports.intervals():
+            if not rec.tracing:
+                rec.trace_truncated = True
+                break
+            if net.is_link(port):
+                rec.interval(net.port_name(port), "transfer", start, busy)
+    for port in sorted(p for p in totals if net.is_link(p)):
+        transfers, flits, busy, _ = totals[port]
+        stats = rec.register(net.port_name(port), "link")
+        stats.busy = busy
+        stats.count("transfers", transfers)
+        stats.count("flits", flits)
+        stats.count("link_bytes", flits * net.flit_bytes)

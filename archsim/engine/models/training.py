@@ -42,6 +42,7 @@ from simpy.events import Timeout
 from archsim.compiler.program import Program
 from archsim.engine.core import Clock, Component, Inbox, Recorder, RunStats, run
 from archsim.engine.models.buffer import Buffer
+from archsim.engine.models.chip import record_transfers
 from archsim.engine.models.dataflow import build_graph
 from archsim.engine.models.digital import DigitalUnit
 from archsim.engine.models.interconnect import Network
@@ -403,26 +404,8 @@ class TrainingChip:
                 buf.read_busy += sum(n * op.staging for n, op in zip(counts, ops))
         for unit in self.units:
             unit.finish()
-        net = self.network
-        totals = net.ports.port_totals()
-        for buf in [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()]:
-            buf.finish(totals)
-        rec = self.recorder
-        if net.ports.trace_log is not None:
-            rec.allow(self.trace_limit - len(rec.intervals))
-            for port, start, busy in net.ports.intervals():
-                if not rec.tracing:
-                    rec.trace_truncated = True
-                    break
-                if net.is_link(port):
-                    rec.interval(net.port_name(port), "transfer", start, busy)
-        for port in sorted(p for p in totals if net.is_link(p)):
-            transfers, flits, busy, _ = totals[port]
-            stats = rec.register(net.port_name(port), "link")
-            stats.busy = busy
-            stats.count("transfers", transfers)
-            stats.count("flits", flits)
-            stats.count("link_bytes", flits * net.flit_bytes)
+        record_transfers(self.network, [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()],
+                         self.recorder, self.trace_limit)
         return self.stats
 
     def close(self) -> None:
