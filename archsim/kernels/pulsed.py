@@ -69,12 +69,18 @@ Speed (the trains dominate; no work is done where no pulse can coincide): a
 sample whose x or d is all zero is skipped; of the others, the side with fewer
 nonzero inputs is drawn first and the other side's trains only in the slots where
 some line of the first fired (a train's bits in the slots it is evaluated in do not
-depend on which slots those are). The lazy comparison stops when every slot is
-decided, after a prefix of ``bit_length(#slots) + 2`` levels that always runs.
-Coincidences: per live sample and row, the columns with a hit are compacted
-branch-free, counted with popcount, and stepped (one normal per pulse). Trains
-are drawn in parallel over chunks of samples, coincidences over chunks of rows
-(a fixed function of R; a row's devices stay in cache). Measured numbers:
+depend on which slots those are). The lines with 0 < p < 1 are compacted
+branch-free and their first ``bit_length(#slots) + 4`` levels (rounded up to whole
+words) compared for all of them at once (vectorised across lines); the few lines
+with a slot still undecided continue alone until every slot is decided. The rows
+that fire are listed per sample. Coincidences: per live sample, the devices with
+a hit are compacted branch-free (flat index, popcount, direction), the normals of
+their first two pulses drawn in one vectorised pass, then each device is stepped
+(the second pulse computed always and selected, so that the common one- or
+two-pulse devices do not branch).
+Trains are drawn in parallel over chunks of samples, coincidences over chunks of
+rows (all rows on one thread; each device is in one chunk, which steps it sample
+after sample, so the chunking never changes a result). Measured numbers:
 ``benchmarks/bench_update.py``.
 """
 
@@ -84,10 +90,10 @@ import operator
 
 import numpy as np
 
-from ._numba import jit, pjit, popcount, prange
+from ._numba import get_num_threads, jit, pjit, popcount, prange
 from ._trains import (MAX_BL, PROB_BITS, SIDE_D, SIDE_PULSE, SIDE_TRANSFER, SIDE_X, _ZERO, _sample_trains,
                       _side_key, _U, lane_geometry, stream_normals, stream_words)
-from .gaussian import _as_uint64, normal_at, stream_key
+from .gaussian import _GAMMA, _as_uint64, _fast, _mix, normal_at, stream_key
 
 __all__ = ["pulsed_update", "apply_pulses", "probability_scales", "stream_words", "stream_normals",
            "lane_geometry", "SIDE_X", "SIDE_D", "SIDE_PULSE", "SIDE_TRANSFER", "PROB_BITS", "MAX_BL"]
@@ -97,7 +103,7 @@ _INT64_LIMIT = 1 << 63
 
 _SAMPLE_CHUNK = 64       # samples per work unit of the train generation
 _MIN_ROW_CHUNK = 8       # rows per work unit of the coincidence pass: at least this many,
-_ROW_CHUNKS = 16         # and at most this many units (a fixed function of R, not of threads)
+_ROW_CHUNKS = 16         # and at most this many units (`_coincide_chunk`)
 _SERIAL_WORK = 4096      # n (R + C) below which one thread does everything
 _BLOCK_WORDS = 1 << 21   # train words held at once (16 MiB): samples per block
 
@@ -132,40 +138,101 @@ def _live(nactive):
 
 
 @jit
-def _coincide_rows(w, x, d, bx, active, trains, nactive, live, dw_up, dw_down, w_min, w_max, ctoc, key, bl,
-                   s0, pulses, r0, r1):
-    """Coincidences and steps of rows r0..r1-1 for the live samples, in order.
+def _coincide_rows(w, x, d, bx, active, trains, nactive, rowlist, bounds, live, dw_up, dw_down, w_min, w_max,
+                   ctoc, key, bl, s0, pulses, rc, r0, r1):
+    """Coincidences and steps of rows r0..r1-1 (row chunk rc) for the live samples, in
+    order (each device's pulses in sample order: the same result for any chunking).
 
-    Per (sample, row) the columns with a coincidence are compacted branch-free into
-    a small buffer (hits are rare and unpredictable), then each is counted with
-    popcount and its device stepped."""
+    Per sample: the chunk's rows that fire (`rowlist`) are gathered, the devices
+    with a coincidence are compacted branch-free (hits are rare and unpredictable)
+    with their pulse counts (popcount) and directions, the normals of every hit's
+    first two pulses are drawn in one vectorised pass, then each device is stepped:
+    the second pulse branch-free (selected when it has one), further pulses (rare)
+    one by one. Devices are indexed flat (all arrays are R x C, C-contiguous)."""
     rows = w.shape[0]
     cols = w.shape[1]
-    hits = np.empty(cols, dtype=np.uint64)
-    where = np.empty(cols, dtype=np.intp)
+    n = w.size
+    wf = w.reshape(n)
+    upf = dw_up.reshape(n)
+    downf = dw_down.reshape(n)
+    lof = w_min.reshape(n)
+    hif = w_max.reshape(n)
+    pf = pulses.reshape(n)
+    size = (r1 - r0) * cols
+    hit = np.empty(size, dtype=np.uint64)
+    hit_n = np.empty(size, dtype=np.uint64)
+    z1 = np.empty(size, dtype=np.float64)
+    z2 = np.empty(size, dtype=np.float64)
+    row_b = np.empty(r1 - r0, dtype=np.uint64)
+    row_f = np.empty(r1 - r0, dtype=np.uint64)
+    row_pos = np.empty(r1 - r0, dtype=np.uint64)
+    noisy = ctoc > 0.0
+    ubl = _U(bl)
+    eight = _U(8)
     for s in live:
         na = nactive[s]
-        for i in range(r0, r1):
-            b = bx[s, i]
-            if b == _ZERO:
-                continue
-            m = 0
-            for t in range(na):
-                h = b & trains[s, t]
-                hits[m] = h
-                where[m] = active[s, t]
+        k0 = bounds[s, rc]
+        nr = bounds[s, rc + 1] - k0
+        if nr == 0:
+            continue
+        for k in range(nr):
+            i = np.intp(rowlist[s, k0 + k])
+            row_b[k] = bx[s, i]
+            row_f[k] = _U(i * cols) << eight
+            row_pos[k] = _U(x[s, i] > 0)
+        m = 0
+        for t in range(na):
+            tr = trains[s, t]
+            j = active[s, t]
+            tj = (_U(j) << eight) | _U(d[s, j] > 0)
+            for k in range(nr):  # hit: device << 8 | count << 1 | step up (-sign(x d))
+                h = row_b[k] & tr
+                hit[m] = (row_f[k] + tj) ^ row_pos[k] | (popcount(h) << _U(1))
                 m += h != _ZERO
-            if m == 0:
-                continue
-            xpos = x[s, i] > 0
+        if m == 0:
+            continue
+        dev0 = _U((s0 + s) * rows * cols)
+        for u in range(m):  # normal index of the device's first pulse
+            hit_n[u] = (dev0 + (hit[u] >> eight)) * ubl
+        if noisy:
+            for u in range(m):  # normal_at's fast path, vectorised
+                z1[u] = 1.0 + ctoc * np.float64(_fast(_mix(key + (hit_n[u] + _U(1)) * _GAMMA)))
+                z2[u] = 1.0 + ctoc * np.float64(_fast(_mix(key + (hit_n[u] + _U(2)) * _GAMMA)))
             for u in range(m):
-                c = np.int64(popcount(hits[u]))
-                j = where[u]
-                step = np.float64(dw_up[i, j]) if xpos != (d[s, j] > 0) else -np.float64(dw_down[i, j])
-                base = (((s0 + s) * rows + i) * cols + j) * bl  # direction above: -sign(x d)
-                w[i, j] = np.float32(_steps(np.float64(w[i, j]), c, step, np.float64(w_min[i, j]),
-                                            np.float64(w_max[i, j]), ctoc, key, base))
-                pulses[i, j] += c
+                if z1[u] != z1[u]:
+                    z1[u] = 1.0 + ctoc * np.float64(normal_at(key, hit_n[u]))
+                if z2[u] != z2[u]:
+                    z2[u] = 1.0 + ctoc * np.float64(normal_at(key, hit_n[u] + _U(1)))
+        else:
+            for u in range(m):
+                z1[u] = 1.0
+                z2[u] = 1.0
+        for u in range(m):
+            hu = hit[u]
+            f = np.intp(hu >> eight)
+            c = np.intp((hu >> _U(1)) & _U(127))
+            up = np.float64(upf[f])
+            down = -np.float64(downf[f])
+            step = up if hu & _U(1) else down
+            lo = np.float64(lof[f])
+            hi = np.float64(hif[f])
+            w1 = min(max(np.float64(wf[f]) + step * z1[u], lo), hi)
+            w2 = min(max(w1 + step * z2[u], lo), hi)
+            wv = w2 if c > 1 else w1
+            if c > 2:
+                wv = _steps(wv, c - 2, step, lo, hi, ctoc, key, np.int64(hit_n[u]) + 2)
+            wf[f] = np.float32(wv)
+            pf[f] += c
+
+
+def _coincide_chunk(rows, threads):
+    """Rows per work unit of the coincidence pass: all of them on one thread (fewest
+    per-sample loops; the device arrays stay in L2), else about 4 units per thread
+    (`_chunk_rows` at the finest). Results do not depend on it: each device is in one
+    unit, which steps it sample after sample."""
+    if threads <= 1:
+        return max(1, rows)
+    return max(_chunk_rows(rows), -(-rows // (4 * threads)))
 
 
 @jit
@@ -175,40 +242,39 @@ def _chunk_rows(rows):
 
 @jit
 def _pulsed_serial(w, x, d, ab, balance, bl, dw_up, dw_down, w_min, w_max, ctoc, seed, counter, s0, pulses,
-                   bx, bd, active, trains, nactive):
+                   bx, bd, active, trains, nactive, rowlist, bounds, size):
     key = stream_key(_U(seed), _U(counter))
+    rows = w.shape[0]
     _sample_trains(x, d, ab, balance, _side_key(key, SIDE_X), _side_key(key, SIDE_D), bl, s0, bx, bd, active,
-                   trains, nactive, 0, x.shape[0])
+                   trains, nactive, rowlist, bounds, size, 0, x.shape[0])
     kn = _side_key(key, SIDE_PULSE)
     live = _live(nactive)
-    rows = w.shape[0]
-    size = _chunk_rows(rows)
-    for r0 in range(0, rows, size):
-        _coincide_rows(w, x, d, bx, active, trains, nactive, live, dw_up, dw_down, w_min, w_max, ctoc, kn, bl,
-                       s0, pulses, r0, min(rows, r0 + size))
+    for c in range(bounds.shape[1] - 1):
+        r0 = c * size
+        _coincide_rows(w, x, d, bx, active, trains, nactive, rowlist, bounds, live, dw_up, dw_down, w_min, w_max,
+                       ctoc, kn, bl, s0, pulses, np.intp(c), r0, min(rows, r0 + size))
 
 
 @pjit
 def _pulsed_parallel(w, x, d, ab, balance, bl, dw_up, dw_down, w_min, w_max, ctoc, seed, counter, s0, pulses,
-                     bx, bd, active, trains, nactive):
+                     bx, bd, active, trains, nactive, rowlist, bounds, size):
     key = stream_key(_U(seed), _U(counter))
     kx = _side_key(key, SIDE_X)
     kd = _side_key(key, SIDE_D)
     kn = _side_key(key, SIDE_PULSE)
+    rows = w.shape[0]
     n = x.shape[0]
     chunks = (n + _SAMPLE_CHUNK - 1) // _SAMPLE_CHUNK
     for c in prange(chunks):
         lo = c * _SAMPLE_CHUNK
-        _sample_trains(x, d, ab, balance, kx, kd, bl, s0, bx, bd, active, trains, nactive, lo,
-                       min(n, lo + _SAMPLE_CHUNK))
+        _sample_trains(x, d, ab, balance, kx, kd, bl, s0, bx, bd, active, trains, nactive, rowlist, bounds, size,
+                       lo, min(n, lo + _SAMPLE_CHUNK))
     live = _live(nactive)
-    rows = w.shape[0]
-    size = _chunk_rows(rows)
-    rchunks = (rows + size - 1) // size
+    rchunks = bounds.shape[1] - 1
     for c in prange(rchunks):
         r0 = c * size
-        _coincide_rows(w, x, d, bx, active, trains, nactive, live, dw_up, dw_down, w_min, w_max, ctoc, kn, bl,
-                       s0, pulses, r0, min(rows, r0 + size))
+        _coincide_rows(w, x, d, bx, active, trains, nactive, rowlist, bounds, live, dw_up, dw_down, w_min, w_max,
+                       ctoc, kn, bl, s0, pulses, np.intp(c), r0, min(rows, r0 + size))
 
 
 @jit
@@ -345,15 +411,18 @@ def pulsed_update(w: np.ndarray, x: np.ndarray, d: np.ndarray, lr: float, dw_min
     if n == 0 or ab == 0.0:
         return
     block = max(1, _BLOCK_WORDS // (rows + cols))
+    size = _coincide_chunk(rows, get_num_threads())
+    rchunks = (rows + size - 1) // size
     for s0 in range(0, n, block):
         s1 = min(n, s0 + block)
         m = s1 - s0
         scratch = (np.empty((m, rows), dtype=np.uint64), np.empty((m, cols), dtype=np.uint64),
                    np.empty((m, cols), dtype=np.intp), np.empty((m, cols), dtype=np.uint64),
-                   np.empty(m, dtype=np.intp))
+                   np.empty(m, dtype=np.intp), np.empty((m, rows), dtype=np.uint32),
+                   np.empty((m, rchunks + 1), dtype=np.intp))
         kernel = _pulsed_serial if m * (rows + cols) < _SERIAL_WORK else _pulsed_parallel
         kernel(w, x[s0:s1], d[s0:s1], ab, bool(balance), bl, dw_up, dw_down, w_min, w_max, ctoc, seed,
-               counter, s0, pulses, *scratch)
+               counter, s0, pulses, *scratch, size)
 
 
 def apply_pulses(w: np.ndarray, counts: np.ndarray, dw_up: np.ndarray, dw_down: np.ndarray,
