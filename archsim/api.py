@@ -255,6 +255,8 @@ def train(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
                "train_images": len(train_set.labels)}
     save_weights(directory / "weights.npz", state.params, summary)
     _write_json(directory / "summary.json", summary)
+    from archsim.report import write_train_report
+    write_train_report(directory)
     return directory, summary
 
 
@@ -433,8 +435,8 @@ def compare(workload, hardware: Iterable[str] | None = None, settings=None, sets
 
 
 def report(directory: str | Path) -> dict:
-    """`archsim report DIR`: rebuild the report (index.html, plots) of a finished run, sweep or
-    comparison from its saved results (a sweep's table is rebuilt from DIR/points first)."""
+    """`archsim report DIR`: rebuild the report (index.html, plots) of a finished run, training, sweep
+    or comparison from its saved results (a sweep's table is rebuilt from DIR/points first)."""
     from archsim.errors import ArchsimError
     from archsim.report import write_results, write_run_report, write_sweep_report
     from archsim.sweep import Point, PointStore
@@ -444,6 +446,9 @@ def report(directory: str | Path) -> dict:
         points = [Point(**{**p, "sets": tuple(p["sets"])}) for p in definition["points"]]
         write_results(directory, PointStore(directory).rows(points))
         return {"kind": definition["kind"], **write_sweep_report(directory)}
+    if (directory / "history.json").is_file() and (directory / "summary.json").is_file():
+        from archsim.report import write_train_report
+        return {"kind": "train", **write_train_report(directory)}
     if (directory / "summary.json").is_file():
         return {"kind": "run", **write_run_report(directory)}
     raise ArchsimError(f"{directory}: is not the directory of a finished run, sweep or comparison "

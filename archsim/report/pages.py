@@ -138,6 +138,61 @@ def write_run_report(directory: str | Path) -> dict:
     return {"index": index, "findings": [finding]}
 
 
+# ---------------------------------------------------------------- training
+
+def write_train_report(directory: str | Path) -> dict:
+    """plots/ and index.html of a training directory (written by `archsim train`)."""
+    directory = Path(directory)
+    _clear_plots(directory)
+    summary = _json(directory / "summary.json")
+    history = (_json(directory / "history.json") or {}).get("history", [])
+    timing = _json(directory / "timing.json")
+    algorithm = summary.get("train", {}).get("algorithm", "sgd")
+    title = f"{summary['workload']} trained with {algorithm} on {summary['hardware']}"
+    overview = Section("Summary")
+    rows = [("test accuracy", f"{summary['test_accuracy']:.2%} after {summary['epochs']} epochs "
+                              f"({summary['test_images']} test images, {summary['train_images']} training images)")]
+    last = history[-1] if history else {}
+    if "analog_test_accuracy" in last:
+        rows.append(("on the chip", f"{last['analog_test_accuracy']:.2%}"))
+        w = last["writes"]
+        rows.append(("device writes", f"{w['pulses']:,} pulses; most writes on one device {w['max']:,.0f} "
+                                      f"({w['max_fraction']:.2e} of endurance), mean {w['mean']:.3g} "
+                                      f"({w['mean_fraction']:.2e})"))
+    if "after_drift" in last:
+        rows.append(("after drift", ", ".join(f"{k} {v:.2%}" for k, v in last["after_drift"].items())))
+    if timing:
+        acc = timing["acceleration"]
+        rows.append(("training step", f"{format_quantity(timing['latency_s'], TIME)} per image, "
+                                       f"{timing['throughput_images_per_s']:,.0f} images/s, "
+                                       f"{format_quantity(timing['energy_per_image_j'], ENERGY)} per image"))
+        rows.append(("training acceleration", f"{acc['pipelined']:.2f}x pipelined, {acc['sequential']:.2f}x "
+                                              f"sequential against one replica per layer (closed form "
+                                              f"{acc['closed_form']['pipelined']:.2f}x)"))
+    overview.table(pd.DataFrame(rows, columns=["", "value"]))
+    finding = f"{algorithm}: " + "; ".join(f"{k} {v}" for k, v in rows[:3])
+    overview.text(finding, "finding")
+    figures = Section("Figures")
+    if history:
+        figures.figure(plots.save(plots.training(history), directory, "training"),
+                       "Train loss and test accuracy per epoch (history.json).", "training")
+    if "writes" in last:
+        endurance = last["writes"]["max"] / last["writes"]["max_fraction"] if last["writes"]["max_fraction"] else 1e8
+        figures.figure(plots.save(plots.writes(last["writes"]["histogram"], endurance), directory, "writes"),
+                       "Write-erase cycles per physical device at the end of training.", "writes")
+    if "after_drift" in last:
+        figures.figure(plots.save(plots.drift(last["after_drift"], last["test_accuracy"]), directory, "drift"),
+                       "Accuracy of the trained tiles read at times after training (drift, read noise, "
+                       "drift compensation of the hardware spec).", "drift")
+    sections = [overview, figures]
+    if history:
+        table = pd.DataFrame([{k: v for k, v in h.items() if not isinstance(v, dict)} for h in history])
+        sections.append(Section("Epochs").table(table, "history.json"))
+    sections.append(Section("Settings").details("training settings", summary.get("train", {})))
+    meta = [f"archsim {summary.get('archsim_version', '?')}", f"seed {summary['seed']}"]
+    return {"index": write_page(directory, title, meta, sections), "findings": [finding]}
+
+
 # ---------------------------------------------------------------- sweeps and comparisons
 
 STEADY_IMAGES = 16   # images after which a replica sweep's throughput stops moving (rapa_convnet_32 on rpu)

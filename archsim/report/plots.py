@@ -302,3 +302,64 @@ def accuracy_time(curves: list[tuple[str, dict]]) -> Figure:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+# ---------------------------------------------------------------- training
+
+def training(history: list[dict]) -> Figure:
+    """Train loss, and test accuracy (digital read-out and, for in-situ training, on the
+    chip) per epoch."""
+    fig = _figure(9, 3.6)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    epochs = [h["epoch"] for h in history]
+    loss_ax.plot(epochs, [h["train_loss"] for h in history], "o-", color="#1f77b4")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("train loss (cross-entropy)")
+    loss_ax.set_yscale("log")
+    acc_ax.plot(epochs, [100 * h["train_accuracy"] for h in history], "o:", color="grey", label="train")
+    acc_ax.plot(epochs, [100 * h["test_accuracy"] for h in history], "o-", color="#1f77b4",
+                label="test, digital read-out")
+    if any("analog_test_accuracy" in h for h in history):
+        acc_ax.plot(epochs, [100 * h.get("analog_test_accuracy", float("nan")) for h in history], "s-",
+                    color="#d62728", label="test, on the chip")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("accuracy (%)")
+    acc_ax.legend(fontsize=8)
+    for ax in (loss_ax, acc_ax):
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    fig.suptitle("Training per epoch", fontsize=10)
+    return fig
+
+
+def writes(histogram: dict, endurance: float, label: str = "") -> Figure:
+    """Devices against their write-erase cycles (power-of-two bins), the endurance marked."""
+    fig = _figure(7.5, 3.6)
+    ax = fig.add_subplot()
+    edges = np.asarray(histogram["edges"], float)
+    counts = np.asarray(histogram["counts"], float)
+    centres = np.sqrt(np.maximum(edges[:-1], 0.5) * edges[1:])
+    ax.bar(centres, counts, width=np.diff(edges) * 0.9, color="#9467bd")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_yscale("log")
+    ax.axvline(endurance, color="#d62728", ls="--", label=f"endurance {endurance:.0e}")
+    ax.set_xlabel("write-erase cycles of a device")
+    ax.set_ylabel("devices")
+    ax.set_title(f"Write-erase cycles per device{label}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def drift(after: dict[str, float], digital: float) -> Figure:
+    """Accuracy of the trained chip at times after training, with the digital read-out."""
+    fig = _figure(6, 3.4)
+    ax = fig.add_subplot()
+    names = list(after)
+    ax.bar(names, [100 * after[n] for n in names], color="#1f77b4")
+    ax.axhline(100 * digital, color="grey", ls="--", label="digital read-out at the end of training")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("time after training")
+    ax.set_title("The trained chip after drift", fontsize=10)
+    ax.legend(fontsize=8)
+    return fig

@@ -97,3 +97,8 @@ def test_archsim_train_cli_end_to_end(tmp_path, monkeypatch, capsys):
     assert main(["train", str(tmp_path / "w.yaml"), "-H", "tiny", "--out", str(out), "--epochs", "3",
                  "--lr", "0.05", "--resume"]) == 0
     assert len(json.loads((out / "history.json").read_text())["history"]) == 3
+    page = (out / "index.html").read_text()  # the training report, rebuilt by `archsim report` too
+    assert "Training per epoch" in page and "training acceleration" in page
+    assert (out / "plots" / "training.svg").is_file() and json.loads((out / "timing.json").read_text())["bl"] == 31
+    (out / "index.html").unlink()
+    assert main(["report", str(out)]) == 0 and (out / "index.html").read_text() == page
