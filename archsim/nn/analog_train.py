@@ -24,7 +24,7 @@ tile is normalised by its full-scale weight range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -32,9 +32,8 @@ from archsim.compiler.program import LayerPlan, Program
 from archsim.devices import AnalogSlices
 from archsim.devices.mvm import tile_mvm, tile_mvm_transposed
 from archsim.devices.training import UpdateState, endurance_summary, program_state
-from archsim.nn import functional as F
 from archsim.nn.analog import tile_weights
-from archsim.nn.network import Params
+from archsim.nn.network import Params, params_from_kernels
 from archsim.rng import Stream, generator, stream_seed
 
 Key = tuple[str, int, int]  # (layer, replica, block)
@@ -48,11 +47,11 @@ class InSituChip:
     algorithm: str
     states: dict[Key, UpdateState]
     seed: int
+    mvm_seed: int           # the periphery noise stream of every MVM (counter: `calls`)
     backend: str = "numba"
     calls: int = 0          # MVMs so far: each draws its own periphery noise
     updates: int = 0        # device updates so far: each draws its own pulses
     lr: float = 0.0         # the devices' learning rate for the current step
-    scale: dict[str, float] = field(default_factory=dict)  # per-layer replica multiplier
 
     @classmethod
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
@@ -61,8 +60,7 @@ class InSituChip:
         states = {key: program_state(algorithm, weights, tiles, generator(seed, Stream.PROGRAMMING, tile, 1))
                   for key, tile, weights in tile_weights(program, params)}
         return cls(program=program, algorithm=algorithm, states=states, seed=seed, backend=backend,
-                   updates=first_update,
-                   scale={p.name: float(p.analog.replicas) for p in program.analog_layers})
+                   updates=first_update, mvm_seed=stream_seed(seed, Stream.MVM, 1_000_003))
 
     # -- reading the devices -------------------------------------------------------------------
     def _slices(self, key: Key) -> AnalogSlices:
@@ -84,16 +82,7 @@ class InSituChip:
         """`params` with every analog layer's weights (and array-row biases) read from the devices."""
         out = dict(params)
         for plan in self.program.analog_layers:
-            w = params[f"{plan.name}.weight"]
-            ndim = 4 if plan.op == "conv2d" else 2
-            kernels = [self.kernel(plan, r) for r in range(plan.analog.replicas)]
-            rows = int(np.prod(w.shape[-ndim + 1:]))
-            ws = [F.kernel_weight(k[:rows], w.shape[-ndim:]) for k in kernels]
-            out[f"{plan.name}.weight"] = (np.stack(ws) if w.ndim > ndim else ws[0]).astype(w.dtype)
-            bias = params.get(f"{plan.name}.bias")
-            if bias is not None and plan.analog.bias_row:
-                bs = [k[rows] for k in kernels]
-                out[f"{plan.name}.bias"] = (np.stack(bs) if bias.ndim == 2 else bs[0]).astype(bias.dtype)
+            out.update(params_from_kernels(plan, [self.kernel(plan, r) for r in range(plan.analog.replicas)], params))
         return out
 
     # -- the three operations ------------------------------------------------------------------
@@ -107,7 +96,7 @@ class InSituChip:
             if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
                 x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
             y, _ = tile_mvm(self._slices((plan.name, replica, b)), x, self.program.hardware.tiles,
-                            seed=self._mvm_seed, counter=self._next_call(), backend=self.backend)
+                            seed=self.mvm_seed, counter=self._next_call(), backend=self.backend)
             out[:, block.col_start:block.col_stop] += y
         return out
 
@@ -118,7 +107,7 @@ class InSituChip:
         out = np.zeros((len(d), a.matrix_rows), dtype=np.float32)
         for b, block in enumerate(a.blocks):
             x, _ = tile_mvm_transposed(self._slices((plan.name, replica, b)), d[:, block.col_start:block.col_stop],
-                                       self.program.hardware.tiles, seed=self._mvm_seed, counter=self._next_call(),
+                                       self.program.hardware.tiles, seed=self.mvm_seed, counter=self._next_call(),
                                        backend=self.backend)
             out[:, block.row_start:block.row_stop] += x  # column blocks' partial sums add digitally
         return out[:, :width]
@@ -129,16 +118,12 @@ class InSituChip:
             return
         if not (np.isfinite(x).all() and np.isfinite(d).all()):
             raise FloatingPointError(f"non-finite inputs or errors at layer {plan.name}")
-        lr = self.lr * self.scale[plan.name]
+        lr = self.lr * plan.analog.replicas  # each replica sees 1/n of the patches
         for b, block in enumerate(plan.analog.blocks):
             self.states[plan.name, replica, b].apply(
                 np.ascontiguousarray(x[:, block.row_start:block.row_stop], np.float32),
                 np.ascontiguousarray(d[:, block.col_start:block.col_stop], np.float32), lr, self.updates)
             self.updates += 1
-
-    @property
-    def _mvm_seed(self) -> int:
-        return stream_seed(self.seed, Stream.MVM, 1_000_003)
 
     def _next_call(self) -> int:
         self.calls += 1

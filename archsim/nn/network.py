@@ -131,6 +131,26 @@ def kernel_matrices(plan: LayerPlan, params: Params) -> list[np.ndarray]:
     return [F.kernel_matrix(w[r], b[r] if with_bias else None) for r in range(n)]
 
 
+def params_from_kernels(plan: LayerPlan, kernels: list[np.ndarray], params: Params) -> Params:
+    """Inverse of `kernel_matrices`: the layer's weight (and its bias, when the bias is an array
+    row) in the shapes of `params`, from one matrix per replica laid out like the kernel
+    matrix (weights, or anything per weight such as a noise std); shared-weight params take
+    the first replica's."""
+    name = plan.name
+    w = params[f"{name}.weight"]
+    ndim = 4 if plan.op == "conv2d" else 2
+    shared = w.ndim == ndim
+    kernels = kernels[:1] if shared else kernels
+    rows = int(np.prod(w.shape[-ndim + 1:]))  # kernel rows without the bias row
+    ws = [F.kernel_weight(k[:rows], w.shape[-ndim:]) for k in kernels]
+    out = {f"{name}.weight": (ws[0] if shared else np.stack(ws)).astype(w.dtype)}
+    bias = params.get(f"{name}.bias")
+    if bias is not None and kernels[0].shape[0] > rows:
+        bs = [k[rows] for k in kernels]
+        out[f"{name}.bias"] = (bs[0] if bias.ndim == 1 else np.stack(bs)).astype(bias.dtype)
+    return out
+
+
 CHUNK_BYTES = 16 * 2**20  # keep large temporaries below glibc's 32 MiB mmap threshold: far faster here
 
 

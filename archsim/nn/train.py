@@ -30,7 +30,7 @@ import numpy as np
 from archsim.compiler.program import Program
 from archsim.nn import functional as F
 from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
-from archsim.rng import Stream, generator, stream_seed
+from archsim.rng import Stream, generator
 from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
 
 Progress = Callable[[dict], None]
@@ -202,38 +202,25 @@ DRIFT_IMAGES = 2000  # test images per drift evaluation
 def drift_accuracy(program: Program, chip, params: Params, images: np.ndarray, labels: np.ndarray,
                    seed: int) -> dict[str, float]:
     """Accuracy of the trained tiles (the spec's device, drift compensation) read at
-    1 h, 1 day and 1 year after training, with the spec's periphery."""
+    1 h, 1 day and 1 year after training, with the spec's periphery (one frozen read each)."""
     from archsim.nn.accuracy import time_label
-    from archsim.nn.analog import AnalogProduct
-    tiles = chip.programmed_tiles(seed)
-    out = {}
-    for t in DRIFT_TIMES:
-        reads = {key: tile.read(t, generator(seed, Stream.READ, i, int(t))).slices()
-                 for i, (key, tile) in enumerate(tiles.items())}
-        product = AnalogProduct(program=program, reads=reads, seed=stream_seed(seed, Stream.MVM, 2, int(t)))
-        out[time_label(t)] = evaluate(Network(program, product), params, images, labels)
-    return out
+    from archsim.nn.analog import ProgrammedChip
+    trained = ProgrammedChip(program=program, tiles=chip.programmed_tiles(seed), seed=seed, repeat=0)
+    return {time_label(t): evaluate(Network(program, trained.read(t, per_mvm=False)), params, images, labels)
+            for t in DRIFT_TIMES}
 
 
 def weight_noise_sigmas(program: Program, params: Params) -> Params:
     """Programming-noise std of every analog-mapped weight and bias (weight units), per the
     hardware spec's device and representation; each replica's kernel matrix on its own."""
     from archsim.devices.sensitivity import programming_sigma
-    from archsim.nn.network import kernel_matrices
+    from archsim.nn.network import kernel_matrices, params_from_kernels
     tiles = program.hardware.tiles
     out = {}
     for plan in program.analog_layers:
-        w = params[f"{plan.name}.weight"]
-        ndim = 4 if plan.op == "conv2d" else 2
         kernels = kernel_matrices(plan, params)
-        per = [programming_sigma(k, tiles) for k in (kernels[:1] if w.ndim == ndim else kernels)]
-        rows = int(np.prod(w.shape[-ndim + 1:]))  # kernel rows without the bias row
-        ws = [F.kernel_weight(s[:rows], w.shape[-ndim:]) for s in per]
-        out[f"{plan.name}.weight"] = (ws[0] if w.ndim == ndim else np.stack(ws)).astype(w.dtype)
-        bias = params.get(f"{plan.name}.bias")
-        if bias is not None and per[0].shape[0] > rows:  # the bias is an array row
-            bs = [s[rows] for s in per]
-            out[f"{plan.name}.bias"] = (bs[0] if bias.ndim == 1 else np.stack(bs)).astype(bias.dtype)
+        distinct = kernels[:1] if all(k is kernels[0] for k in kernels) else kernels  # shared weights: one
+        out.update(params_from_kernels(plan, [programming_sigma(k, tiles) for k in distinct], params))
     return out
 
 
