@@ -384,17 +384,17 @@ class Network:
             in_situ = outer is not None and plan.analog is not None  # the devices learn from (x, d)
             for rep, (lo, hi) in enumerate(bounds):
                 seg = dsorted[lo:hi]
+                if need_dx:  # before the update, as on the chip: backward pass, then update
+                    if self.transposed is not None and plan.analog is not None and hi > lo:
+                        dgrouped[lo:hi] = self.transposed(plan, rep, seg)
+                    else:
+                        dgrouped[lo:hi] = seg @ kernels[rep][:r].T
                 if in_situ:
                     xs = grouped[lo:hi]
                     outer(plan, rep, np.hstack([xs, np.ones((len(xs), 1), xs.dtype)]) if bias_row else xs, seg)
                 else:
                     dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
                 dbiases.append(seg.sum(axis=0))
-                if need_dx:
-                    if self.transposed is not None and plan.analog is not None and hi > lo:
-                        dgrouped[lo:hi] = self.transposed(plan, rep, seg)
-                    else:
-                        dgrouped[lo:hi] = seg @ kernels[rep][:r].T
             if need_dx:
                 dpatches = np.zeros_like(flat)
                 dpatches[order] = dgrouped

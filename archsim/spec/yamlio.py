@@ -13,13 +13,24 @@ import yaml
 from archsim.spec.schema import Path, Problems
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads exponent floats without a dot (`1e-3`, `5E4`) as numbers,
+    as YAML 1.2 and every researcher do; PyYAML's YAML 1.1 rules leave them strings."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
 def read_yaml(text: str, problems: Problems) -> Any:
     """Parse YAML safely into plain data, recording the line of each path in `problems.lines`.
 
     Paths are recorded without the document's root name; `load` prefixes them. Syntax
     errors, duplicate keys and an empty document are reported as located problems.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -41,7 +52,7 @@ def read_yaml(text: str, problems: Problems) -> Any:
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap")
 
 
-def _plain(node: yaml.Node, path: Path, loader: yaml.SafeLoader, problems: Problems) -> Any:
+def _plain(node: yaml.Node, path: Path, loader: _Loader, problems: Problems) -> Any:
     problems.lines[path] = node.start_mark.line + 1
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
         raise yaml.MarkedYAMLError(problem=f"the tag {node.tag} is not allowed (specs are plain data)",
@@ -79,7 +90,7 @@ def parse_set(text: str) -> tuple[list[str | int], Any]:
     for part in re.findall(r"[A-Za-z_]\w*|\[\d+\]", match.group(1)):
         keys.append(int(part[1:-1]) if part.startswith("[") else part)
     try:
-        value = yaml.safe_load(match.group(2)) if match.group(2).strip() else ""
+        value = yaml.load(match.group(2), Loader=_Loader) if match.group(2).strip() else ""
     except yaml.YAMLError:
         value = match.group(2)
     return keys, value

@@ -158,6 +158,12 @@ def test_set_overrides_are_validated_and_marked():
     assert load_run(None, ["seed=7", "inference_times=[1s, 1h]"]).inference_times == (1.0, 3600.0)
 
 
+def test_exponent_numbers_without_a_dot_are_numbers(write):
+    """`1e-3` is a number in a spec file and in --set (YAML 1.1 would make it a string)."""
+    assert load_run(None, ["train.lr=1e-3"]).train.lr == 0.001
+    assert load_run(write("run.yaml", "train: {lr: 5E-4, weight_decay: 1e-5}\n")).train.weight_decay == 1e-5
+
+
 def test_unknown_preset_lists_the_known_ones():
     msgs = problems(load_hardware, "rpv")
     assert msgs == ["rpv: no such file; built-in hardware specs are: hermes, rpu, standard_aimc, tiny"]
