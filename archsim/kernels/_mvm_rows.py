@@ -56,6 +56,7 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
     lim = np.float32(dac_range)
     hf = np.float32((1 << (dac_bits - 1)) - 1) if dac_bits > 0 else np.float32(1.0)
     d_in = np.float32(dac_range / hf)
+    small_codes = np.float64(n_in) * np.float64(hf) * np.float64(hf) < 2.0**31  # no int32 overflow
     for i in range(lo, hi):
         b = rows[i]
         if p == 0:
@@ -71,6 +72,10 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
                 alpha[b] = np.float32(nm_constant)
             else:
                 alpha[b] = np.float32(1.0)
+            # a scale so small that the DAC gain overflows float32 (max|x| ~1e-38, e.g.
+            # a subnormal error vector) is a zero vector: 0 * inf would be NaN
+            if np.isinf(np.float32(1.0 / (np.float64(alpha[b]) * np.float64(d_in if dac_bits > 0 else 1.0)))):
+                alpha[b] = np.float32(0.0)
         scale = alpha[b] * np.float32(2.0**p)
         if scale == 0.0:
             for s in range(slices):
@@ -90,12 +95,23 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
         elif slices == 1:
             # k * d_in equals sign(k) * (|k| * step) of the general slice formula.
             g = np.float32(1.0 / (np.float64(scale) * np.float64(d_in)))
-            for r in range(n_in):
-                xs[0, i, r] = min(max(np.rint(x[b, r] * g), -hf), hf) * d_in
-            if need_norm:
+            if not need_norm:
+                for r in range(n_in):
+                    xs[0, i, r] = min(max(np.rint(x[b, r] * g), -hf), hf) * d_in
+            elif small_codes:  # one pass; the codes' squares sum exactly in int32 (vectorises)
+                ss32 = np.int32(0)
+                for r in range(n_in):
+                    kf = min(max(np.rint(x[b, r] * g), -hf), hf)
+                    xs[0, i, r] = kf * d_in
+                    k32 = np.int32(kf)
+                    ss32 += k32 * k32
+                xnorm[0, i] = np.sqrt(np.float64(ss32)) * np.float64(d_in)
+            else:
                 ss = 0
                 for r in range(n_in):
-                    k = np.int64(min(max(np.rint(x[b, r] * g), -hf), hf))
+                    kf = min(max(np.rint(x[b, r] * g), -hf), hf)
+                    xs[0, i, r] = kf * d_in
+                    k = np.int64(kf)
                     ss += k * k
                 xnorm[0, i] = np.sqrt(np.float64(ss)) * np.float64(d_in)
         else:

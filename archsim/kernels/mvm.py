@@ -6,7 +6,10 @@ input vector ``x`` (a row of the batch of ``B``):
 
 1. Noise management: ``alpha = max|x|`` ("abs_max"; a vector of zeros gives an
    exactly zero output, without noise, in one iteration), ``alpha =
-   nm_constant`` ("constant") or ``alpha = 1`` ("none"). Bound management
+   nm_constant`` ("constant") or ``alpha = 1`` ("none"); an ``alpha`` so small
+   that the DAC gain ``float32(1 / (alpha * d_in))`` (``1 / alpha`` for an
+   ideal DAC) overflows, such as the max of a subnormal vector, counts as
+   zero (the same zero output). Bound management
    starts with ``beta = 1``; ``scale = alpha * beta`` (exact: beta is a power
    of two).
 2. DAC, ``x' = x / scale`` computed as ``x * g`` with a reciprocal rounded once:

@@ -99,6 +99,10 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             alpha = F32(nm_constant)
         else:
             alpha = F32(1.0)
+        d_in = dac_range / (2 ** (dac_bits - 1) - 1) if dac_bits > 0 else 1.0
+        with np.errstate(over="ignore", divide="ignore"):
+            if np.isinf(F32(1.0 / (np.float64(alpha) * np.float64(F32(d_in))))):
+                alpha = F32(0.0)  # the DAC gain overflows float32: a zero vector
         passes[b] = slices
         if alpha == 0:
             continue

@@ -272,6 +272,18 @@ def test_noise_management_modes():
     xz[3] = 0.0
     yz, pz = analog_mvm(xz, w, **base)
     assert np.all(yz[3] == 0.0) and pz[3] == 1
+    # so does a vector too small for a finite float32 DAC gain (a subnormal error vector
+    # in a backward pass: its zeros times an infinite gain gave NaN), on both paths
+    for rows in (1, _FUSED_MAX_BATCH + 4):
+        xt = x[:rows].copy()
+        xt[0] = 0.0
+        xt[0, 5] = 1.7e-41
+        for fn in (analog_mvm, analog_mvm_transposed):
+            wt = w if fn is analog_mvm else np.ascontiguousarray(w.T)
+            yt, pt = fn(xt, wt, **base)
+            assert np.all(yt[0] == 0.0) and pt[0] == 1 and np.isfinite(yt).all()
+        y_twin, p_twin = analog_mvm_twin(xt, w, **base)
+        assert np.all(y_twin[0] == 0.0) and p_twin[0] == 1
     # constant and none differ from abs_max, and each matches its twin
     for nm in ("constant", "none"):
         p = dict(base, noise_management=nm, nm_constant=2.0)
