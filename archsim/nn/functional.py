@@ -74,12 +74,24 @@ def kernel_weight(k: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return k.T.reshape(shape)
 
 
-def maxpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int):
-    win = windows(x, kernel, stride, padding, value=-np.inf)
-    b, c, oh, ow = win.shape[:4]
-    flat = win.reshape(b, c, oh, ow, kernel * kernel)
-    arg = flat.argmax(axis=-1)
-    y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+def maxpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int, need_arg: bool = True):
+    """Max over k x k windows (padding is -inf) and, with `need_arg`, the index ki * k + kj of
+    each window's first maximum (for the backward pass; None otherwise). A running maximum
+    over the k*k strided slices: no (B, C, oh, ow, k*k) copy of the windows."""
+    xp = pad_hw(x, padding, -np.inf)
+    oh = (xp.shape[2] - kernel) // stride + 1
+    ow = (xp.shape[3] - kernel) // stride + 1
+    y = arg = None
+    for ki in range(kernel):
+        for kj in range(kernel):
+            v = xp[:, :, ki:ki + stride * (oh - 1) + 1:stride, kj:kj + stride * (ow - 1) + 1:stride]
+            if y is None:
+                y = v.copy()
+                arg = np.zeros(y.shape, np.uint8 if kernel * kernel < 256 else np.int64) if need_arg else None
+                continue
+            if need_arg:
+                np.copyto(arg, ki * kernel + kj, where=v > y)  # strict: the first maximum wins
+            np.maximum(y, v, out=y)
     return y, arg
 
 

@@ -227,7 +227,7 @@ class Network:
         remaining = {name: len(c) for name, c in self.consumers.items()}
         for plan in self.program.layers:
             ins = [values[i] for i in plan.inputs]
-            values[plan.name] = self._forward_layer(plan, params, ins, image_ids, train, tape)
+            values[plan.name] = self._forward_layer(plan, params, ins, image_ids, train, tape, train or keep)
             if not (train or keep):  # free activations nobody needs any more
                 for src in plan.inputs:
                     remaining[src] -= 1
@@ -237,7 +237,7 @@ class Network:
             tape.values = values
         return values[self.program.layers[-1].name], tape
 
-    def _forward_layer(self, plan, params, ins, image_ids, train, tape):
+    def _forward_layer(self, plan, params, ins, image_ids, train, tape, backward_needs=True):
         spec, x = plan.spec, ins[0]
         if plan.op in ("conv2d", "linear"):
             y, cache = self._matrix_forward(plan, params, x, image_ids)
@@ -246,7 +246,7 @@ class Network:
         if plan.op == "relu":
             return np.maximum(x, 0)
         if plan.op == "maxpool":
-            y, arg = F.maxpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding)
+            y, arg = F.maxpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding, backward_needs)
             tape.caches[plan.name] = (arg, x.shape)
             return y
         if plan.op == "avgpool":

@@ -128,5 +128,11 @@ def test_pools_match_loops():
     ref = np.array([[[[xp[n, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max() for j in range(4)] for i in range(4)]
                      for c in range(3)] for n in range(2)])
     assert np.array_equal(y, ref)
+    ties = rng.integers(0, 3, (2, 3, 7, 7)).astype(float)  # many equal maxima: the first one wins
+    y, arg = F.maxpool_forward(ties, 3, 2, 1)
+    tp = np.pad(ties, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    first = np.array([[[[tp[n, c, 2 * i:2 * i + 3, 2 * j:2 * j + 3].argmax() for j in range(4)] for i in range(4)]
+                       for c in range(3)] for n in range(2)])
+    assert np.array_equal(arg, first) and F.maxpool_forward(ties, 3, 2, 1, need_arg=False)[1] is None
     avg = F.avgpool_forward(x, 2, 2, 0)
     assert np.allclose(avg, x[:, :, :6, :6].reshape(2, 3, 3, 2, 3, 2).mean(axis=(3, 5)))
