@@ -21,9 +21,13 @@ def setup():
     return program, params, x, y
 
 
+@pytest.mark.parametrize("strategy", ["random", "image", "alternate", "perforated"])
 @pytest.mark.parametrize("algorithm", ["rpu", "mixed-precision", "hic"])
-def test_chip_forward_and_backward_are_the_networks(setup, algorithm):
-    program, params, x, y = setup
+def test_chip_forward_and_backward_are_the_networks(setup, algorithm, strategy):
+    """Every algorithm with every RAPA assignment strategy."""
+    _, _, x, y = setup
+    program = compiled(mapping={"replicas": {"conv1": 4}, "strategy": strategy})
+    params = init_params(program, np.random.default_rng(0), replicated=True)
     chip = InSituChip.program_all(program, params, algorithm, seed=0)
     held = chip.read_params(params)  # what the devices hold (hic rounds to its grid)
     ids = np.arange(len(x))
