@@ -266,28 +266,34 @@ class Network:
             return x.reshape(len(x), -1)
         raise ValueError(f"unknown op {plan.op}")
 
-    def _patches(self, plan, x):
+    def _patch_source(self, plan, x):
+        """(take, b, p, r): take(rows) gives the patch rows (flat index image * p + position)
+        of the layer's input x in that order (None: all, in order); b images, p patches each,
+        r values per patch."""
         if plan.op == "conv2d":
             s = plan.spec
-            return F.im2col(x, s.kernel, s.stride, s.padding)
-        return x[:, None, :]
+            oh, ow = plan.out_shape[1:]
+            xp = F.to_nhwc(x, s.padding)  # gathered straight into replica order (no im2col copy)
+            return (lambda rows: F.gather_patches(xp, rows, s.kernel, s.stride, oh, ow),
+                    len(x), oh * ow, s.kernel * s.kernel * x.shape[1])
+        return (lambda rows: x if rows is None else x[rows]), len(x), 1, x.shape[1]
 
     def _matrix_forward(self, plan, params, x, image_ids):
-        patches = self._patches(plan, x)
+        take, b, p, r = self._patch_source(plan, x)
         kernels = kernel_matrices(plan, params)
-        b, p, r = patches.shape
         bias_row = kernels[0].shape[0] == r + 1
-        flat = patches.reshape(b * p, r)
         c = kernels[0].shape[1]
         biases = _digital_biases(plan, params, bias_row)
         shared = all(k is kernels[0] for k in kernels) and biases is None
+        flat = None  # the patch matrix in raster order, kept only where the backward pass reads it
         if plan.analog is None or (shared and self.product is digital_product):
+            flat = take(None)
             groups, out = None, digital_product(plan, 0, flat, kernels[0])  # one GEMM, no grouping
         else:
             groups = _group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
             order, bounds = groups
-            grouped = flat[order]  # patches sorted by replica: each replica's rows are contiguous
-            out_sorted = np.empty((len(order), c), dtype=flat.dtype)
+            grouped = take(order)  # patches sorted by replica: each replica's rows are contiguous
+            out_sorted = np.empty((len(order), c), dtype=grouped.dtype)
             passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
             for rep, (lo, hi) in enumerate(bounds):
                 if hi > lo:
@@ -296,7 +302,7 @@ class Network:
                         passes[lo:hi] = self.product.last_passes
                     if biases is not None:
                         out_sorted[lo:hi] += biases[rep]
-            out = np.zeros((b * p, c), dtype=flat.dtype)
+            out = np.zeros((b * p, c), dtype=grouped.dtype)
             out[order] = out_sorted
             groups = (order, bounds, grouped)
             if passes is not None:
@@ -306,7 +312,7 @@ class Network:
         if fill is not None:
             out = out[:, fill]
         y = out.transpose(0, 2, 1).reshape(b, c, *plan.out_shape[1:]) if plan.op == "conv2d" else out[:, 0]
-        return y, (flat, groups, kernels, x.shape, bias_row, (b, p))
+        return y, (flat, groups, kernels, x.shape, bias_row, (b, p, r))
 
     # -- backward ------------------------------------------------------------------------------
     def backward(self, params: Params, tape: Tape, dlogits: np.ndarray, input_grad: bool = False,
@@ -361,8 +367,7 @@ class Network:
         raise ValueError(f"unknown op {plan.op}")
 
     def _matrix_backward(self, plan, params, cache, dy, grads, input_grad=False, outer=None):
-        flat, groups, kernels, x_shape, bias_row, (b, p) = cache
-        r = flat.shape[1]
+        flat, groups, kernels, x_shape, bias_row, (b, p, r) = cache
         c = kernels[0].shape[1]
         dout = dy.reshape(b, c, p).transpose(0, 2, 1) if plan.op == "conv2d" else dy[:, None, :]
         fill = plan.analog.assignment.fill_from if plan.analog else None
@@ -396,7 +401,7 @@ class Network:
                     dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
                 dbiases.append(seg.sum(axis=0))
             if need_dx:
-                dpatches = np.zeros_like(flat)
+                dpatches = np.zeros((b * p, r), dtype=dgrouped.dtype)
                 dpatches[order] = dgrouped
         w = params[f"{plan.name}.weight"]
         bias = params.get(f"{plan.name}.bias")
