@@ -69,9 +69,12 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
         if read_sigma.shape != slices.weights.shape:
             raise ValueError(f"read_sigma must have the shape of the slice weights "
                              f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
-    if _unscaled(slices):  # one slice, nothing to combine or scale: the kernel's result as it is
-        return BACKENDS[backend](x, slices.weights[0], seed=seed, counter=counter,
-                                 read_sigma=None if read_sigma is None else read_sigma[0], **args)
+    if n_slices == 1 and slices.coeff[0] == 1:  # nothing to combine: scale (in float64) and round once
+        y, passes = BACKENDS[backend](x, slices.weights[0], seed=seed, counter=counter,
+                                      read_sigma=None if read_sigma is None else read_sigma[0], **args)
+        if _unscaled(slices):
+            return y, passes
+        return np.multiply(y, slices.out_scale, dtype=np.float64).astype(np.float32), passes
     y = np.zeros((x.shape[0], slices.weights.shape[2]), dtype=np.float64)
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
