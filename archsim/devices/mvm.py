@@ -40,12 +40,6 @@ def _transposed_twin(d, w, **kwargs):
 TRANSPOSED = {"numba": analog_mvm_transposed, "numpy": _transposed_twin}
 
 
-def _unscaled(slices: AnalogSlices) -> bool:
-    """One slice with coefficient 1 and unit output scale (in-situ rpu and mixed-precision
-    tiles): the combined result is the kernel's own, bit for bit."""
-    return len(slices.coeff) == 1 and slices.coeff[0] == 1 and bool(np.all(slices.out_scale == 1))
-
-
 def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
              read_sigma: np.ndarray | None = None, backend: str = "numba") -> tuple[np.ndarray, np.ndarray]:
     """y (B, C) = x (B, R) through the tile, and the analog passes (B,) each vector took.
@@ -69,12 +63,6 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
         if read_sigma.shape != slices.weights.shape:
             raise ValueError(f"read_sigma must have the shape of the slice weights "
                              f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
-    if n_slices == 1 and slices.coeff[0] == 1:  # nothing to combine: scale (in float64) and round once
-        y, passes = BACKENDS[backend](x, slices.weights[0], seed=seed, counter=counter,
-                                      read_sigma=None if read_sigma is None else read_sigma[0], **args)
-        if _unscaled(slices):
-            return y, passes
-        return np.multiply(y, slices.out_scale, dtype=np.float64).astype(np.float32), passes
     y = np.zeros((x.shape[0], slices.weights.shape[2]), dtype=np.float64)
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
@@ -92,11 +80,8 @@ def tile_mvm_transposed(slices: AnalogSlices, d: np.ndarray, tiles: Tiles, *, se
     the columns are driven, the rows converted, with the same periphery as `tile_mvm`.
     The per-column output scale multiplies d digitally before the DACs (d @ (W diag s).T =
     (d s) @ W.T); returns (x, passes) like `tile_mvm`."""
-    args = periphery(tiles)
-    if _unscaled(slices):
-        return TRANSPOSED[backend](np.ascontiguousarray(d, dtype=np.float32), slices.weights[0], seed=seed,
-                                   counter=counter, **args)
     d = np.ascontiguousarray(d * slices.out_scale, dtype=np.float32)
+    args = periphery(tiles)
     n_slices = len(slices.coeff)
     x = np.zeros((d.shape[0], slices.weights.shape[1]), dtype=np.float64)
     passes = np.zeros(d.shape[0], dtype=np.int32)
