@@ -43,16 +43,22 @@ def slice_geometry(dac_bits, dac_range, slices, s):
     return shift, levels, F32(dac_range / levels), F32((2**shift * levels) / h)
 
 
+def dac_gain(scale, dac_bits, dac_range):
+    """The DAC's input gain, float32(1 / (scale * d_in)) (1 / scale for an ideal DAC);
+    inf when it overflows float32 (the kernel then treats the vector as zero)."""
+    d_in = F32(dac_range / (2 ** (dac_bits - 1) - 1)) if dac_bits > 0 else 1.0
+    with np.errstate(over="ignore", divide="ignore"):
+        return F32(np.float64(1.0) / (np.float64(scale) * np.float64(d_in)))
+
+
 def dac(xb, scale, dac_bits, dac_range, slices):
     """Analog inputs (one per slice) and their L2 norms for one vector."""
+    g = dac_gain(scale, dac_bits, dac_range)
     if dac_bits == 0:
-        g = F32(1.0 / float(scale))
         xq = np.clip(xb * g, F32(-dac_range), F32(dac_range))
         norm = float(np.sqrt(np.cumsum(xq.astype(np.float64) ** 2)[-1])) if xq.size else 0.0
         return [xq], [norm]
     h = 2 ** (dac_bits - 1) - 1
-    d_in = F32(dac_range / h)
-    g = F32(1.0 / (float(scale) * float(d_in)))
     k = np.clip(np.rint(xb * g), F32(-h), F32(h)).astype(np.int64)
     inputs, norms = [], []
     for s in range(slices):
@@ -99,10 +105,8 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             alpha = F32(nm_constant)
         else:
             alpha = F32(1.0)
-        d_in = dac_range / (2 ** (dac_bits - 1) - 1) if dac_bits > 0 else 1.0
-        with np.errstate(over="ignore", divide="ignore"):
-            if np.isinf(F32(1.0 / (np.float64(alpha) * np.float64(F32(d_in))))):
-                alpha = F32(0.0)  # the DAC gain overflows float32: a zero vector
+        if np.isinf(dac_gain(alpha, dac_bits, dac_range)):
+            alpha = F32(0.0)  # the DAC gain overflows float32: a zero vector
         passes[b] = slices
         if alpha == 0:
             continue

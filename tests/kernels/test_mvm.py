@@ -106,6 +106,20 @@ def test_kernel_matches_twin_exactly(case):
     np.testing.assert_array_equal(y, y_twin)
 
 
+@pytest.mark.parametrize("batch", [1, _FUSED_MAX_BATCH + 12])
+def test_wide_dac_codes_norm_matches_twin(batch):
+    """16-bit DAC codes with weight noise: the squared codes of a row overflow int32, so
+    the kernel sums them in int64 (its other branch); still bit for bit the twin's."""
+    rng = np.random.default_rng(batch)
+    w = dyadic_weights(rng, 4, 6)  # 4 rows: every product and partial sum exact in float32
+    x = rng.standard_normal((batch, 4)).astype(F32)
+    p = periphery(dac_bits=16, dac_range=dyadic_dac_range(16), w_noise=0.02, seed=3, counter=batch)
+    y, passes = analog_mvm(x, w, **p)
+    y_twin, passes_twin = analog_mvm_twin(x, w, **p)
+    np.testing.assert_array_equal(passes, passes_twin)
+    np.testing.assert_array_equal(y, y_twin)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(exact_cases())
 def test_transposed_matches_forward_on_transposed_weights(case):
