@@ -84,7 +84,10 @@ def _levels(lanes, lg):
     """Levels evaluated for every line of a side at once (`_lines`): bit_length(#lanes)
     + 4, rounded up to whole words; after them each slot is undecided with
     probability 2**-levels (at most 1/16 of a slot per line on average), and the
-    few lines with an undecided slot finish one by one."""
+    few lines with an undecided slot finish one by one. For BL 17..32 (lg = 1) a fixed
+    2 _FUSED_WORDS levels, which `_lines` keeps in registers."""
+    if lg == 1:
+        return 2 * _FUSED_WORDS
     g = 1 << lg
     return min(PROB_BITS, (_bit_length(_U(popcount(lanes))) + 4 + g - 1) // g * g)
 
@@ -96,14 +99,12 @@ def _lines(key, row0, wpt, lg, lanes, levels, m, s, out, idx, qv, base, word, re
     out[s, idx[t]]; returns the OR of them. Each slot's uniform is compared with q
     lazily, most significant level first, ``g = 2**lg`` levels per word of ``64 >>
     lg`` lanes (word of line i, level k: ``(row0 + i) wpt + k // g``), stopping
-    when every slot is decided: the first ``levels`` levels (`_levels`; for BL 17..32
-    a fixed ``2 _FUSED_WORDS``) run for all lines at once (word operations across
-    lines, vectorised; deciding a slot early never changes its bit), then each line
-    with an undecided slot continues alone."""
+    when every slot is decided: the first ``levels`` levels (`_levels`) run for all
+    lines at once (word operations across lines, vectorised; deciding a slot early
+    never changes its bit), then each line with an undecided slot continues alone."""
     width = _U(64 >> lg)
     g = 1 << lg
     if lg == 1:  # BL 17..32, the usual case: the first words of each line in registers
-        levels = 2 * _FUSED_WORDS
         for t in range(m):
             b = (row0 + _U(idx[t])) * wpt + _ONE  # + 1: the word counter of _word
             base[t] = b

@@ -315,17 +315,3 @@ def test_bad_update_arguments(cls):
     with pytest.raises(ValueError, match="non-empty 2-D matrix"):
         cls.program(np.zeros(3), UpdateDevice(), np.random.default_rng(0))
     np.testing.assert_array_equal(state.weights(), before)  # nothing applied
-
-
-@pytest.mark.parametrize("cls", [MixedPrecision, HybridPCM])
-def test_apply_gradient_is_apply_with_the_summed_outer_product(cls):
-    rng = np.random.default_rng(17)
-    w0 = rng.uniform(-0.3, 0.3, (7, 3))
-    x, d = pairs(rng, 25, 7, 3, scale=0.5)
-    a, b = (cls.program(w0, UpdateDevice(), np.random.default_rng(9)) for _ in range(2))
-    a.apply(x, d, 0.3, 4)
-    b.apply_gradient((d.T.astype(np.float64) @ x.astype(np.float64)).T, 0.3, 4)
-    np.testing.assert_allclose(a.weights(), b.weights(), atol=1e-3 * np.abs(a.weights()).max())
-    assert (a.pulses != 0).any() and abs(int(a.pulses.sum()) - int(b.pulses.sum())) <= 2
-    with pytest.raises(ValueError, match="has that shape"):
-        b.apply_gradient(np.zeros((3, 7)), 0.1, 5)

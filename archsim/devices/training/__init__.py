@@ -7,7 +7,7 @@ One class per algorithm, all with the small API of `common.UpdateState`:
   weights (R, C) on its devices;
 - ``apply(x, d, lr, counter)``: gradient descent by n vector pairs, x (n, R) layer
   inputs and d (n, C) output errors: on average W -= lr x^T d (`MixedPrecision` and
-  `HybridPCM` also take the summed gradient: ``apply_gradient(x^T d, lr, counter)``);
+  `HybridPCM` accumulate the summed outer product x^T d);
 - ``weights()``: the (R, C) float32 weights the forward and backward MVMs read;
 - ``pulses`` (R, C) and ``cycles`` (per physical device): programming pulses and writes,
   for energy and endurance (`endurance_summary`);

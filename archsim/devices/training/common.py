@@ -39,8 +39,6 @@ class UpdateState(Protocol):
     pulses: np.ndarray  # (R, C) int64: programming pulses / writes applied per weight
 
     def apply(self, x: np.ndarray, d: np.ndarray, lr: float, counter: int) -> None: ...
-    # MixedPrecision and HybridPCM only see x^T d; they also offer
-    # apply_gradient(g, lr, counter) for a gradient g = x^T d the caller already has.
     def weights(self) -> np.ndarray: ...       # (R, C) float32: what the forward/backward MVMs read
     @property
     def cycles(self) -> np.ndarray: ...        # write counts per physical device
@@ -88,18 +86,6 @@ def gradient(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     """x^T d (R, C) in float64 (the batched outer product; float32 BLAS, then widened).
     Computed as (d^T x)^T: 5x faster than x^T d for thin d with OpenBLAS here."""
     return (d.T @ x).T.astype(np.float64, order="C")
-
-
-def check_gradient(g: np.ndarray, shape: tuple[int, int], lr: float) -> np.ndarray:
-    """A summed gradient x^T d (R, C) as finite float64; lr finite and >= 0."""
-    g = np.asarray(g, dtype=np.float64)
-    if g.shape != shape:
-        raise ValueError(f"the gradient of a {shape[0]} x {shape[1]} weight matrix has that shape, not {g.shape}")
-    if not np.isfinite(g).all():
-        raise ValueError("the gradient must be finite (found NaN or infinity)")
-    if not (np.isfinite(lr) and lr >= 0):
-        raise ValueError(f"lr must be finite and >= 0, not {lr!r}")
-    return g
 
 
 def endurance_summary(cycles: np.ndarray, endurance: float) -> dict[str, float]:

@@ -53,7 +53,7 @@ from archsim.devices.models import device_model
 from archsim.devices.pcm import prog_sigma
 from archsim.devices.representations import Encoding
 from archsim.devices.tile import ProgrammedTile
-from archsim.devices.training.common import (as_matrix, check_gradient, check_pairs, gradient, new_seed,
+from archsim.devices.training.common import (as_matrix, check_pairs, gradient, new_seed,
                                               programmed_tile, update_rng)
 from archsim.spec.devices import HIC, Device, PCMDevice, Representation, Rounding, UpdateDevice, WeightMapping
 from archsim.spec.hardware import DriftCompensation
@@ -173,15 +173,8 @@ class HybridPCM:
         ``counter``: the stochastic-rounding uniforms (R, C), then the programming noise
         of the rewritten devices."""
         x, d = check_pairs(x, d, self.shape, lr)
-        self._accumulate(gradient(x, d), lr, counter)
-
-    def apply_gradient(self, g: np.ndarray, lr: float, counter: int) -> None:
-        """As `apply` for the summed gradient g = x^T d (R, C) the caller already has."""
-        self._accumulate(check_gradient(g, self.shape, lr), lr, counter)
-
-    def _accumulate(self, g: np.ndarray, lr: float, counter: int) -> None:
         rng = update_rng(self.seed, counter)
-        steps = np.clip(-float(lr) * g / (self.lsb / self.acc_steps), -_ROUND_LIMIT, _ROUND_LIMIT)
+        steps = np.clip(-float(lr) * gradient(x, d) / (self.lsb / self.acc_steps), -_ROUND_LIMIT, _ROUND_LIMIT)
         if self.spec.hic_rounding is Rounding.STOCHASTIC:
             r = np.floor(steps + rng.random(steps.shape))
         else:

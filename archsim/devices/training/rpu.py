@@ -40,7 +40,7 @@ import numpy as np
 from archsim.devices.models import device_model
 from archsim.devices.representations import encode
 from archsim.devices.tile import ProgrammedTile
-from archsim.devices.training.common import (as_matrix, check_gradient, check_pairs, gradient, new_seed,
+from archsim.devices.training.common import (as_matrix, check_pairs, gradient, new_seed,
                                               programmed_tile)
 from archsim.kernels.pulsed import apply_pulses, pulsed_update
 from archsim.spec.devices import Device, UpdateDevice, WeightMapping
@@ -75,13 +75,12 @@ class PulsedParameters:
 class _PulsedArray:
     """Shared state of the pulsed models: device values, parameters, counters, seed."""
 
-    def __init__(self, w: np.ndarray, params: PulsedParameters, spec: UpdateDevice, seed: int,
-                 pulses: np.ndarray | None = None):
+    def __init__(self, w: np.ndarray, params: PulsedParameters, spec: UpdateDevice, seed: int):
         self.spec = spec
         self.params = params
         self.seed = seed
         self._w = np.ascontiguousarray(w, dtype=F32)
-        self.pulses = np.zeros(self._w.shape, np.int64) if pulses is None else pulses
+        self.pulses = np.zeros(self._w.shape, np.int64)
 
     @classmethod
     def program(cls, weights: np.ndarray, spec: UpdateDevice, rng: np.random.Generator):
@@ -143,10 +142,9 @@ class MixedPrecision(_PulsedArray):
     """Mixed-precision training (Nandakumar et al. 2020): a digital accumulator chi and
     pulsed transfers of its whole device steps (module docstring)."""
 
-    def __init__(self, w: np.ndarray, params: PulsedParameters, spec: UpdateDevice, seed: int,
-                 pulses: np.ndarray | None = None, chi: np.ndarray | None = None):
-        super().__init__(w, params, spec, seed, pulses)
-        self.chi = np.zeros(self.shape, np.float64) if chi is None else chi
+    def __init__(self, w: np.ndarray, params: PulsedParameters, spec: UpdateDevice, seed: int):
+        super().__init__(w, params, spec, seed)
+        self.chi = np.zeros(self.shape, np.float64)
 
     @property
     def epsilon(self) -> float:
@@ -157,14 +155,7 @@ class MixedPrecision(_PulsedArray):
         """chi -= lr x^T d; then n = trunc(chi / epsilon) pulses per device (signed: up
         for n > 0), chi -= n epsilon. Pulse noise from stream (seed, counter)."""
         x, d = check_pairs(x, d, self.shape, lr)
-        self._accumulate(gradient(x, d), lr, counter)
-
-    def apply_gradient(self, g: np.ndarray, lr: float, counter: int) -> None:
-        """As `apply` for the summed gradient g = x^T d (R, C) the caller already has."""
-        self._accumulate(check_gradient(g, self.shape, lr), lr, counter)
-
-    def _accumulate(self, g: np.ndarray, lr: float, counter: int) -> None:
-        self.chi -= float(lr) * g
+        self.chi -= float(lr) * gradient(x, d)
         self.transfer(counter)
 
     def transfer(self, counter: int) -> None:
