@@ -101,14 +101,18 @@ class PCMModel:
         x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max) / s.g_max
         return s.prog_noise_scale * prog_sigma(x, s.g_max)
 
+    def drift_exponents(self, g_target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One drift exponent per device, drawn from its target state (models.md section 4)."""
+        x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, self.spec.g_max) / self.spec.g_max
+        return np.abs(drift_mu(x) + drift_sd(x) * rng.standard_normal(x.shape)) * self.spec.drift_scale
+
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         """Programming noise and one drift exponent per device (draw order: noise, nu, faults)."""
         s = self.spec
         g_target = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max)
-        x = g_target / s.g_max
         noise = rng.standard_normal(g_target.shape)
         g_prog = np.maximum(g_target + self.prog_sigma(g_target) * noise, 0.0)
-        nu = np.abs(drift_mu(x) + drift_sd(x) * rng.standard_normal(g_target.shape)) * s.drift_scale
+        nu = self.drift_exponents(g_target, rng)
         stuck = draw_stuck(g_target.shape, s.stuck, rng)
         if stuck is not None:
             g_prog = apply_stuck(g_prog, stuck, s.g_max)

@@ -190,6 +190,12 @@ def _bit_sliced(v, slices, base, levels):
     return u, index, digits_max * weights / q_max, np.asarray(half_steps / q_max)
 
 
+def hic_coefficients(n: int) -> np.ndarray:
+    """Significance of each hic pair: 2**-(k+1) for binary pair k (MSB first), 2**-n for
+    the multi-level pair."""
+    return np.array([2.0 ** -(k + 1) for k in range(n)] + [2.0 ** -n])
+
+
 def _hic(v, n, ml_levels, levels):
     if levels >= 2 and (levels - 1) % (ml_levels - 1):
         raise ValueError(f"hic with {ml_levels}-level multi-level devices needs device levels - 1 to be a "
@@ -201,7 +207,7 @@ def _hic(v, n, ml_levels, levels):
     for k in range(n):
         mags[k] = (b >> (n - 1 - k)) & 1
     mags[n] = (q - b * m1) / m1
-    coeff = np.array([2.0 ** -(k + 1) for k in range(n)] + [2.0 ** -n])
+    coeff = hic_coefficients(n)
     index = np.broadcast_to(np.arange(n + 1, dtype=np.int8)[:, None, None], mags.shape).copy()
     return _split_sign(v, mags), index, coeff, np.asarray(0.5 * 2.0 ** -n / m1)
 

@@ -25,7 +25,6 @@ import numpy as np
 from archsim.devices import compensation as comp
 from archsim.devices.base import DeviceState
 from archsim.devices.models import device_model
-from archsim.devices.pcm import drift_mu, drift_sd
 from archsim.devices.representations import Encoding
 from archsim.devices.tile import ProgrammedTile
 from archsim.rng import Stream, generator
@@ -109,8 +108,7 @@ def programmed_tile(encoding: Encoding, g_prog: np.ndarray, device: Device, mapp
     g_target = model.g_min + encoding.u * (model.g_max - model.g_min)
     nu = None
     if isinstance(device, PCMDevice):
-        x = g_target / model.g_max
-        nu = np.abs(drift_mu(x) + drift_sd(x) * rng.standard_normal(x.shape)) * device.drift_scale
+        nu = model.drift_exponents(g_target, rng)
     state = DeviceState(g_target=g_target, g_prog=np.asarray(g_prog, dtype=np.float64), nu=nu)
     tile = ProgrammedTile(device=device, mapping=mapping, compensation=compensation, encoding=encoding,
                           state=state, reference=np.ones(encoding.shape[1]))

@@ -51,7 +51,7 @@ import numpy as np
 
 from archsim.devices.models import device_model
 from archsim.devices.pcm import prog_sigma
-from archsim.devices.representations import Encoding
+from archsim.devices.representations import Encoding, hic_coefficients
 from archsim.devices.tile import ProgrammedTile
 from archsim.devices.training.common import (as_matrix, check_pairs, gradient, new_seed,
                                               programmed_tile, update_rng)
@@ -140,7 +140,7 @@ class HybridPCM:
         programming noise): w_range sum_k coeff_k (G+_k - G-_k) / (g_max - g_min)."""
         model = device_model(self.device)
         pair = (self.g[0] - self.g[1]) / (model.g_max - model.g_min)
-        return (self.w_range * np.einsum("k,krc->rc", _coefficients(self.hic.binary_devices), pair)).astype(np.float32)
+        return (self.w_range * np.einsum("k,krc->rc", hic_coefficients(self.hic.binary_devices), pair)).astype(np.float32)
 
     def encoding(self) -> Encoding:
         """The noise-free device targets as an inference `Encoding` of the ``hic``
@@ -149,7 +149,7 @@ class HybridPCM:
         n = self.hic.binary_devices
         u = _targets(self.big, self.ml, n, self.levels_per_step)
         index = np.broadcast_to(np.arange(n + 1, dtype=np.int8)[:, None, None], u.shape[1:]).copy()
-        return Encoding(u=u, slice_index=index, slice_coeff=_coefficients(n),
+        return Encoding(u=u, slice_index=index, slice_coeff=hic_coefficients(n),
                         w_scale=np.full(self.shape[1], self.w_range),
                         error_bound=np.full(self.shape, 0.5 * self.lsb))
 
@@ -211,12 +211,6 @@ class HybridPCM:
             self.g[side, pair, r, c] = _program(new[side, pair, h], self.device, rng)
             np.add.at(self._cycles, (side, pair, r, c), 1)
             np.add.at(self.pulses, (r, c), 1)
-
-
-def _coefficients(n: int) -> np.ndarray:
-    """Significance of each pair: 2**-(k+1) for binary pair k (MSB first), 2**-n for the
-    multi-level pair (as `representations._hic`)."""
-    return np.array([2.0 ** -(k + 1) for k in range(n)] + [2.0 ** -n])
 
 
 def _targets(big: np.ndarray, ml: np.ndarray, n: int, m1: int) -> np.ndarray:
