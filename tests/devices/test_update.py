@@ -300,7 +300,7 @@ def test_program_state_and_endurance_summary():
     with pytest.raises(ValueError, match="unknown update algorithm 'sgd'"):
         program_state("sgd", w, tiles, np.random.default_rng(0))
     summary = endurance_summary(np.array([[0, 2], [4, 2]]), 1e8)
-    assert summary == {"max": 4.0, "mean": 2.0, "max_fraction": 4e-8, "mean_fraction": 2e-8}
+    assert summary == {"max": 4.0, "mean": 2.0, "max_fraction": 4e-8, "mean_fraction": 2e-8, "endurance": 1e8}
 
 
 @pytest.mark.parametrize("cls", [PulsedDevice, MixedPrecision, HybridPCM])

@@ -88,10 +88,12 @@ def gradient(x: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def endurance_summary(cycles: np.ndarray, endurance: float) -> dict[str, float]:
-    """Write counts against the endurance: max, mean and both as fractions of it."""
+    """Write counts against the endurance: max, mean, both as fractions of it, and the
+    endurance itself."""
     c = np.asarray(cycles)
     mx, mean = (float(c.max()), float(c.mean())) if c.size else (0.0, 0.0)
-    return {"max": mx, "mean": mean, "max_fraction": mx / endurance, "mean_fraction": mean / endurance}
+    return {"max": mx, "mean": mean, "max_fraction": mx / endurance, "mean_fraction": mean / endurance,
+            "endurance": float(endurance)}
 
 
 def programmed_tile(encoding: Encoding, g_prog: np.ndarray, device: Device, mapping: WeightMapping,
