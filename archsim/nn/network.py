@@ -223,40 +223,43 @@ class Network:
         if image_ids is None:
             image_ids = np.arange(len(x))
         tape = Tape()
+        record = train or keep  # a backward pass will follow: keep what it needs
         values = {"input": x}
         remaining = {name: len(c) for name, c in self.consumers.items()}
         for plan in self.program.layers:
             ins = [values[i] for i in plan.inputs]
-            values[plan.name] = self._forward_layer(plan, params, ins, image_ids, train, tape, train or keep)
-            if not (train or keep):  # free activations nobody needs any more
+            values[plan.name] = self._forward_layer(plan, params, ins, image_ids, train, tape if record else None)
+            if not record:  # free activations nobody needs any more
                 for src in plan.inputs:
                     remaining[src] -= 1
                     if remaining[src] == 0 and src != "input":
                         values.pop(src, None)
-        if train or keep:
+        if record:
             tape.values = values
         return values[self.program.layers[-1].name], tape
 
-    def _forward_layer(self, plan, params, ins, image_ids, train, tape, backward_needs=True):
+    def _forward_layer(self, plan, params, ins, image_ids, train, tape):
+        """One layer's output; with a `tape` (None: nothing will be differentiated) also what
+        its backward pass needs, in tape.caches."""
         spec, x = plan.spec, ins[0]
+        caches = tape.caches if tape is not None else {}
         if plan.op in ("conv2d", "linear"):
-            y, cache = self._matrix_forward(plan, params, x, image_ids)
-            tape.caches[plan.name] = cache
+            y, caches[plan.name] = self._matrix_forward(plan, params, x, image_ids)
             return y
         if plan.op == "relu":
             return np.maximum(x, 0)
         if plan.op == "maxpool":
-            y, arg = F.maxpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding, backward_needs)
-            tape.caches[plan.name] = (arg, x.shape)
+            y, arg = F.maxpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding, tape is not None)
+            caches[plan.name] = (arg, x.shape)
             return y
         if plan.op == "avgpool":
-            tape.caches[plan.name] = (x.shape,)
+            caches[plan.name] = (x.shape,)
             return F.avgpool_forward(x, spec.kernel, spec.stride or spec.kernel, spec.padding)
         if plan.op == "batchnorm":
             n = plan.name
             y, cache, mean, var = F.batchnorm_forward(x, params[f"{n}.gamma"], params[f"{n}.beta"],
                                                       params[f"{n}.mean"], params[f"{n}.var"], spec.eps, train)
-            tape.caches[n] = cache
+            caches[n] = cache
             if train:
                 tape.running[f"{n}.mean"], tape.running[f"{n}.var"] = mean, var
             return y
