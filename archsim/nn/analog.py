@@ -90,22 +90,35 @@ class AnalogProduct:
         return ProgrammedChip.program_all(program, params, seed, repeat).read(t, per_mvm)
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        a = plan.analog
-        width = patches.shape[1]
-        out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
-        passes = np.zeros(len(patches), dtype=np.int32)
-        for b, block in enumerate(a.blocks):
-            x = patches[:, block.row_start:min(block.row_stop, width)]
-            if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
-                x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
-            y, p = tile_mvm(self.reads[plan.name, replica, b], x, self.program.hardware.tiles,
-                            seed=self.seed, counter=self.calls, read_sigma=self.sigmas.get((plan.name, replica, b)),
-                            backend=self.backend)
+        def block_mvm(b: int, x: np.ndarray):
+            key = (plan.name, replica, b)
+            y = tile_mvm(self.reads[key], x, self.program.hardware.tiles, seed=self.seed, counter=self.calls,
+                         read_sigma=self.sigmas.get(key), backend=self.backend)
             self.calls += 1
-            if a.row_blocks > 1:
-                out[:, block.col_start:block.col_stop] += y
-            else:
-                out[:, block.col_start:block.col_stop] = y
-            passes = np.maximum(passes, p)  # a replica's blocks work in parallel
-        self.last_passes = passes
+            return y
+
+        out, self.last_passes = replica_mvm(plan, patches, block_mvm)
         return out
+
+
+def replica_mvm(plan: LayerPlan, patches: np.ndarray, block_mvm) -> tuple[np.ndarray, np.ndarray]:
+    """One replica's patches (n, rows without the bias row) through its row/column blocks:
+    `block_mvm(b, x)` -> (y, passes) computes block b's MVM. A block holding the bias row
+    gets a constant-1 input column; row blocks' partial sums add digitally, column blocks
+    fill their own outputs. Returns the (n, cols) output and the passes of each patch (a
+    replica's blocks work in parallel: the most any of them needed)."""
+    a = plan.analog
+    width = patches.shape[1]
+    out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
+    passes = np.zeros(len(patches), dtype=np.int32)
+    for b, block in enumerate(a.blocks):
+        x = patches[:, block.row_start:min(block.row_stop, width)]
+        if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
+            x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
+        y, p = block_mvm(b, x)
+        if a.row_blocks > 1:
+            out[:, block.col_start:block.col_stop] += y
+        else:
+            out[:, block.col_start:block.col_stop] = y
+        passes = np.maximum(passes, p)
+    return out, passes

@@ -32,7 +32,7 @@ from archsim.compiler.program import LayerPlan, Program
 from archsim.devices import AnalogSlices
 from archsim.devices.mvm import tile_mvm, tile_mvm_transposed
 from archsim.devices.training import UpdateState, endurance_summary, program_state
-from archsim.nn.analog import tile_weights
+from archsim.nn.analog import replica_mvm, tile_weights
 from archsim.nn.network import Params, params_from_kernels
 from archsim.rng import Stream, generator, stream_seed
 
@@ -44,10 +44,8 @@ class InSituChip:
     """The device states of every tile, and the chip's forward, backward and update."""
 
     program: Program
-    algorithm: str
     states: dict[Key, UpdateState]
     seed: int
-    mvm_seed: int           # the periphery noise stream of every MVM (counter: `calls`)
     backend: str = "numba"
     calls: int = 0          # MVMs so far: each draws its own periphery noise
     updates: int = 0        # device updates so far: each draws its own pulses
@@ -55,12 +53,25 @@ class InSituChip:
 
     @classmethod
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
-                    backend: str = "numba", first_update: int = 0) -> "InSituChip":
+                    backend: str = "numba") -> "InSituChip":
         tiles = program.hardware.tiles
         states = {key: program_state(algorithm, weights, tiles, generator(seed, Stream.PROGRAMMING, tile, 1))
                   for key, tile, weights in tile_weights(program, params)}
-        return cls(program=program, algorithm=algorithm, states=states, seed=seed, backend=backend,
-                   updates=first_update, mvm_seed=stream_seed(seed, Stream.MVM, 1_000_003))
+        return cls(program=program, states=states, seed=seed, backend=backend)
+
+    @property
+    def mvm_seed(self) -> int:
+        """The periphery noise stream of every MVM (counter: `calls`)."""
+        return stream_seed(self.seed, Stream.MVM, 1_000_003)
+
+    def devices(self) -> dict:
+        """What a resumed run needs to continue exactly: every device state and both counters."""
+        return {"states": self.states, "calls": self.calls, "updates": self.updates}
+
+    @classmethod
+    def resume(cls, program: Program, seed: int, devices: dict, *, backend: str = "numba") -> "InSituChip":
+        """The chip `devices()` describes, continuing where it stopped."""
+        return cls(program=program, seed=seed, backend=backend, **devices)
 
     # -- reading the devices -------------------------------------------------------------------
     def _slices(self, key: Key) -> AnalogSlices:
@@ -87,18 +98,13 @@ class InSituChip:
 
     # -- the three operations ------------------------------------------------------------------
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """Forward MVMs of one replica's patches (a `ReplicaProduct` for `Network`)."""
-        a = plan.analog
-        width = patches.shape[1]
-        out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
-        for b, block in enumerate(a.blocks):
-            x = patches[:, block.row_start:min(block.row_stop, width)]
-            if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
-                x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
-            y, _ = tile_mvm(self._slices((plan.name, replica, b)), x, self.program.hardware.tiles,
+        """Forward MVMs of one replica's patches (a `ReplicaProduct` for `Network`; the
+        devices' own weights, not `kernel`, are used)."""
+        def block_mvm(b: int, x: np.ndarray):
+            return tile_mvm(self._slices((plan.name, replica, b)), x, self.program.hardware.tiles,
                             seed=self.mvm_seed, counter=self._next_call(), backend=self.backend)
-            out[:, block.col_start:block.col_stop] += y
-        return out
+
+        return replica_mvm(plan, patches, block_mvm)[0]
 
     def transposed(self, plan: LayerPlan, replica: int, d: np.ndarray) -> np.ndarray:
         """Backward MVMs: d (n, C) @ K.T through the tiles, without the bias row (n, rows)."""
@@ -142,12 +148,12 @@ class InSituChip:
                 **endurance_summary(cycles, self.program.hardware.tiles.update.endurance),
                 "histogram": {"edges": edges.tolist(), "counts": counts.tolist()}}
 
-    def programmed_tiles(self, rng_seed: int) -> dict:
+    def programmed_tiles(self) -> dict:
         """Every trained tile as a `ProgrammedTile` of the spec's device (t = 0: end of training)."""
         tiles = self.program.hardware.tiles
         out = {}
         for key, state in self.states.items():
             physical = self.program.layer(key[0]).analog.tiles[key[1]][key[2]]
             out[key] = state.to_programmed_tile(tiles.device, tiles.noise.drift_compensation,
-                                                generator(rng_seed, Stream.PROGRAMMING, physical, 2))
+                                                generator(self.seed, Stream.PROGRAMMING, physical, 2))
         return out

@@ -1,7 +1,12 @@
-"""Training checkpoints: parameters, momentum buffers, epoch and history in one weights file."""
+"""Training checkpoints: parameters, momentum buffers, epoch and history in one weights file;
+for in-situ algorithms also the chip's device states (every device's value, accumulators and
+write counts, and the noise counters), pickled beside it, so a resumed run continues on the
+same devices exactly as an uninterrupted one."""
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 from archsim.data.weights import load_weights, save_weights
@@ -11,8 +16,21 @@ from archsim.nn.train import TrainState
 VELOCITY = "velocity/"
 
 
+def devices_path(path: Path) -> Path:
+    """Where the device states of the checkpoint `path` are kept."""
+    path = Path(path)
+    return path.with_name(path.stem + ".devices.pkl")
+
+
 def save_checkpoint(path: Path, state: TrainState, meta: dict) -> None:
-    """Written atomically (save_weights), so an interrupted run never leaves a broken checkpoint."""
+    """Written atomically (save_weights), so an interrupted run never leaves a broken checkpoint;
+    the device states first, tagged with their epoch, so they never run ahead of the weights."""
+    if state.devices is not None:
+        target = devices_path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump({"epoch": state.epoch, "devices": state.devices}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
     save_weights(path, {**state.params, **{VELOCITY + k: v for k, v in state.velocity.items()}},
                  {**meta, "epoch": state.epoch, "history": state.history})
 
@@ -26,4 +44,14 @@ def load_checkpoint(path: Path, specs) -> TrainState:
                         f"resume with the same ones or choose another --out")
     params = {k: v for k, v in arrays.items() if not k.startswith(VELOCITY)}
     velocity = {k[len(VELOCITY):]: v for k, v in arrays.items() if k.startswith(VELOCITY)}
-    return TrainState(params=params, velocity=velocity, epoch=int(meta["epoch"]), history=list(meta["history"]))
+    epoch = int(meta["epoch"])
+    devices = None
+    if devices_path(path).exists():
+        with open(devices_path(path), "rb") as f:
+            saved = pickle.load(f)  # our own file, written by save_checkpoint
+        if saved["epoch"] != epoch:
+            raise DataError(f"{devices_path(path)}: holds the devices after epoch {saved['epoch']}, but {path} "
+                            f"the weights after epoch {epoch}; delete both to start again")
+        devices = saved["devices"]
+    return TrainState(params=params, velocity=velocity, epoch=epoch, history=list(meta["history"]),
+                      devices=devices)

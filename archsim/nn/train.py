@@ -29,7 +29,8 @@ import numpy as np
 
 from archsim.compiler.program import Program
 from archsim.nn import functional as F
-from archsim.nn.network import Network, Params, images_per_chunk, init_params, param_shapes
+from archsim.nn.network import (Network, Params, images_per_chunk, init_params, kernel_matrices, param_shapes,
+                                params_from_kernels)
 from archsim.rng import Stream, generator
 from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
 
@@ -44,6 +45,7 @@ class TrainState:
     velocity: Params
     epoch: int = 0                                     # epochs completed
     history: list[dict] = field(default_factory=list)  # one record per completed epoch
+    devices: dict | None = None  # in-situ algorithms: the chip's device states (`InSituChip.devices`)
 
 
 def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarray,
@@ -107,10 +109,10 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
         from archsim.errors import SpecError
         raise SpecError([f"run.train.replicated must be true for run.train.algorithm "
                          f"{settings.algorithm.value}: every replica's array has its own devices"])
-    if settings.algorithm in IN_SITU:  # resuming re-programs the tiles from the checkpoint's weights
+    if settings.algorithm in IN_SITU:  # a resumed run continues on the devices it left
         from archsim.nn.analog_train import InSituChip
-        chip = InSituChip.program_all(program, state.params, settings.algorithm.value, seed,
-                                      first_update=state.epoch * steps_per_epoch * 10_000)
+        chip = (InSituChip.resume(program, seed, state.devices) if state.devices is not None
+                else InSituChip.program_all(program, state.params, settings.algorithm.value, seed))
     net = Network(program, chip, transposed=chip.transposed) if chip else Network(program)
     total_steps = steps_per_epoch * settings.epochs
     augment = uses_augmentation(settings, train_x.shape[1:])
@@ -135,15 +137,15 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
             try:
                 grads, loss, hits = _gradients(net, used, x, y, epoch * n + idx, chunk, state,
                                                outer=chip.update if chip else None)
+                if settings.algorithm is Algorithm.HA_SGD:
+                    if step % settings.hessian.refresh_steps == 0:
+                        sigmas = weight_noise_sigmas(program, state.params)
+                    curvatures.append(_hessian_penalty(net, used, x, y, epoch * n + idx, chunk, grads, sigmas,
+                                                       settings, generator(seed, Stream.TRAINING, 2, epoch, step)))
             except FloatingPointError as exc:
                 from archsim.errors import ArchsimError
                 raise ArchsimError(f"training diverged in epoch {epoch + 1}, step {step + 1} ({exc}); "
                                    f"lower run.train.lr (now {settings.lr})") from None
-            if settings.algorithm is Algorithm.HA_SGD:
-                if step % settings.hessian.refresh_steps == 0:
-                    sigmas = weight_noise_sigmas(program, state.params)
-                curvatures.append(_hessian_penalty(net, used, x, y, epoch * n + idx, chunk, grads, sigmas,
-                                                   settings, generator(seed, Stream.TRAINING, 2, epoch, step)))
             for key, scale in replica_scale.items():  # each replica sees 1/n of the patches
                 if key in grads:  # (in-situ training updates analog weights on the devices)
                     grads[key] = grads[key] * scale
@@ -163,6 +165,8 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
             if epoch + 1 == settings.epochs:
                 record["after_drift"] = drift_accuracy(program, chip, state.params, test_x[:DRIFT_IMAGES],
                                                        test_y[:DRIFT_IMAGES], seed)
+        if chip:
+            state.devices = chip.devices()
         if curvatures:
             record["noise_curvature"] = float(np.mean(curvatures))  # ~ sum_i s_i^2 H_ii
         state.history.append(record)
@@ -205,7 +209,7 @@ def drift_accuracy(program: Program, chip, params: Params, images: np.ndarray, l
     1 h, 1 day and 1 year after training, with the spec's periphery (one frozen read each)."""
     from archsim.nn.accuracy import time_label
     from archsim.nn.analog import ProgrammedChip
-    trained = ProgrammedChip(program=program, tiles=chip.programmed_tiles(seed), seed=seed, repeat=0)
+    trained = ProgrammedChip(program=program, tiles=chip.programmed_tiles(), seed=seed, repeat=0)
     return {time_label(t): evaluate(Network(program, trained.read(t, per_mvm=False)), params, images, labels)
             for t in DRIFT_TIMES}
 
@@ -214,7 +218,6 @@ def weight_noise_sigmas(program: Program, params: Params) -> Params:
     """Programming-noise std of every analog-mapped weight and bias (weight units), per the
     hardware spec's device and representation; each replica's kernel matrix on its own."""
     from archsim.devices.sensitivity import programming_sigma
-    from archsim.nn.network import kernel_matrices, params_from_kernels
     tiles = program.hardware.tiles
     out = {}
     for plan in program.analog_layers:

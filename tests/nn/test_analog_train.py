@@ -102,3 +102,30 @@ def test_divergence_is_a_clear_error():
     s = load_run(None, ["train.epochs=1", "train.batch_size=32", "train.lr=1e8"]).train
     with pytest.raises(ArchsimError, match="diverged.*lower run.train.lr"):
         train(compiled(), tx, ty, vx, vy, s, seed=0)
+
+
+@pytest.mark.parametrize("algorithm", ["rpu", "hic"])
+def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
+    """A run stopped after epoch 1 and resumed from its checkpoint files ends exactly where
+    the uninterrupted run did: weights, history, and every device's write count."""
+    from types import SimpleNamespace
+
+    from archsim.nn.checkpoint import load_checkpoint, save_checkpoint
+    (tx, ty), (vx, vy) = bars(160, 0), bars(40, 1)
+    s = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
+                        "train.lr=0.005"]).train
+    meta = {"workload": "bars", "hardware": "tiny", "seed": 0}
+    ckpt = tmp_path / "checkpoint.npz"
+
+    def checkpoint(state):
+        if state.epoch == 1:
+            save_checkpoint(ckpt, state, meta)
+
+    full = train(compiled(), tx, ty, vx, vy, s, seed=0, checkpoint=checkpoint)
+    specs = SimpleNamespace(workload=SimpleNamespace(name="bars"), hardware=SimpleNamespace(name="tiny"),
+                            run=SimpleNamespace(seed=0))
+    state = load_checkpoint(ckpt, specs)
+    assert state.epoch == 1 and state.devices is not None
+    resumed = train(compiled(), tx, ty, vx, vy, s, seed=0, state=state)
+    assert all(np.array_equal(full.params[k], resumed.params[k]) for k in full.params)
+    assert resumed.history == full.history  # incl. the writes, counted from the start of training
