@@ -17,7 +17,7 @@ from typing import Any
 from archsim.compiler.program import Program
 from archsim.engine.core import Clock, SimulationError, gc_paused
 from archsim.engine.models.train_tile import PHASES, layer_timings
-from archsim.engine.models.training import TrainingChip, gradient_flags
+from archsim.engine.models.training import LOSS_OPS_PER_OUTPUT, TrainingChip, gradient_flags
 from archsim.engine.result import COUNT_COLUMNS, Acceleration, TimingResult, chip_area, component_records
 from archsim.engine.simulate import single_replica
 from archsim.spec.run import Fidelity, RunSettings
@@ -32,10 +32,13 @@ def default_bl(program: Program) -> int:
     return program.hardware.tiles.update.bl
 
 
-def default_window(program: Program, bl: int | None = None, *, overlap_updates: bool = True) -> int:
+def default_window(program: Program, bl: int | None = None, *, overlap_updates: bool = True,
+                   form: dict | None = None) -> int:
     """Images in flight by default: enough to keep the slowest stage busy in the closed form
-    (Little's law: ceil(step latency / stage time)) plus one."""
-    form = training_closed_form(program, bl, overlap_updates=overlap_updates)
+    (Little's law: ceil(step latency / stage time)) plus one. `form`: the program's
+    `training_closed_form` with these arguments, if already computed."""
+    if form is None:
+        form = training_closed_form(program, bl, overlap_updates=overlap_updates)
     if not form["stage_cycles"]:
         return 1
     return -(-form["critical_path_cycles"] // form["stage_cycles"]) + 1
@@ -273,11 +276,13 @@ def _steps(program: Program, settings: RunSettings, bl: int, window: int | None,
     backward (operations are not pre-empted), so a streamed step takes longer than one
     alone; the step's latency is that of one image on the empty chip.
     """
-    window = default_window(program, bl, overlap_updates=overlap) if window is None else int(window)
-    stream = _run(program, settings, bl, window, overlap, trace, trace_limit, max_cycles)
+    closed = training_closed_form(program, bl, overlap_updates=overlap)
+    window = default_window(program, bl, overlap_updates=overlap, form=closed) if window is None else int(window)
+    stream = _run(program, settings, bl, window, overlap, closed, trace, trace_limit, max_cycles)
     if settings.images == 1:
         return stream
-    alone = _run(program, dataclasses.replace(settings, images=1), bl, window, overlap, False, 0, max_cycles)
+    alone = _run(program, dataclasses.replace(settings, images=1), bl, window, overlap, closed, False, 0,
+                 max_cycles)
     layers = tuple(dataclasses.replace(one, spans=many.spans,
                                        array_busy_per_image_cycles=many.array_busy_per_image_cycles)
                    for one, many in zip(alone.layers, stream.layers))
@@ -305,46 +310,42 @@ def cycle_limit(chip: TrainingChip, images: int) -> int:
     return int(20 * images * per_image) + 1_000_000
 
 
-def _run(program: Program, settings: RunSettings, bl: int, window: int, overlap: bool, trace: bool,
+def _run(program: Program, settings: RunSettings, bl: int, window: int, overlap: bool, closed: dict, trace: bool,
          trace_limit: int, max_cycles: int | None) -> TrainingResult:
     chip = TrainingChip(program, images=settings.images, bl=bl, window=window, overlap_updates=overlap,
                         trace=trace, trace_limit=trace_limit)
     try:
         stats = chip.run(max_cycles if max_cycles is not None else cycle_limit(chip, settings.images))
-        return _result(chip, stats, settings, bl, window, overlap)
+        return _result(chip, stats, settings, bl, window, overlap, closed)
     finally:
         chip.close()
 
 
-def _result(chip: TrainingChip, stats, settings: RunSettings, bl: int, window: int,
-            overlap: bool) -> TrainingResult:
-    """The TrainingResult of a chip that has run (plain data: it keeps nothing of the chip)."""
+def _result(chip: TrainingChip, stats, settings: RunSettings, bl: int, window: int, overlap: bool,
+            closed: dict) -> TrainingResult:
+    """The TrainingResult of a chip that has run (plain data: it keeps nothing of the chip);
+    `closed` is the program's training_closed_form."""
     program, hw, ctl = chip.program, chip.hw, chip.controller
     images = settings.images
     cycles = max(1, ctl.last_done)
-    closed = training_closed_form(program, bl, overlap_updates=overlap)
     components = component_records(chip.recorder, cycles)
     layers, ops = [], 0.0
     for node in chip.graph[1:]:
         i, plan, analog = node.index, node.plan, node.analog
         groups = ctl.groups[i]
         ops += ctl.fwd_ops[i] + (ctl.bwd_ops[i] if ctl.needs[i] else 0)
-        ops += 3 * ctl.out_bytes[i] if ctl.sink[i] else 0
+        ops += LOSS_OPS_PER_OUTPUT * ctl.out_bytes[i] if ctl.sink[i] else 0
+        spans = {phase: tuple(tuple(s) for s in ctl.spans[k][i]) for k, phase in enumerate(PHASES)}
         if analog is not None:
-            spans = {phase: tuple(tuple(s) for s in ctl.spans[k][i]) for k, phase in enumerate(PHASES)}
             macs = analog.matrix_rows * analog.matrix_cols
             ops += 2.0 * len(node.computed) * macs * (2 + ctl.transposed[i])
-            g = groups[0]
             cf = closed["layers"][node.name]
-            timing = dict(t_forward_cycles=g.fwd.period, t_backward_cycles=g.bwd.period if g.transposed else 0,
-                          t_update_cycles=g.upd.period,
+            timing = dict(t_forward_cycles=cf["t_forward_cycles"], t_backward_cycles=cf["t_backward_cycles"],
+                          t_update_cycles=cf["t_update_cycles"],
                           array_busy_per_image_cycles=max(x.stats.busy for x in groups) / images,
                           closed_forward_cycles=cf["forward_cycles"], closed_backward_cycles=cf["backward_cycles"],
                           closed_update_cycles=cf["update_cycles"])
         else:
-            spans = {"forward": tuple(tuple(s) for s in ctl.digital_spans[0][i]),
-                     "backward": tuple(tuple(s) for s in ctl.digital_spans[1][i]),
-                     "update": tuple((-1, -1) for _ in range(images))}
             timing = dict(t_forward_cycles=0, t_backward_cycles=0, t_update_cycles=0, array_busy_per_image_cycles=0.0,
                           closed_forward_cycles=0, closed_backward_cycles=0, closed_update_cycles=0)
         first = {f"{phase}_{edge}": spans[phase][0][k] for phase in PHASES for k, edge in enumerate(("start", "end"))}

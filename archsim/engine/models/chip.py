@@ -20,6 +20,8 @@ class Chip:
     `run_length` is the number of MVMs (and digital vectors) one event may cover: 1 is
     exact fidelity, more is aggregated fidelity. `passes(node, image)` gives the analog
     passes of every patch of an analog layer for one image (None: one pass each).
+    Subclasses build another controller (and its tile groups) by overriding
+    `_make_controller`; the rest of the chip is shared.
     """
 
     def __init__(self, program: Program, *, images: int, passes=None, run_length: int = 1,
@@ -48,8 +50,7 @@ class Chip:
         self.tile_buffers = {t: Buffer(env, f"tile{t}.buffer", hw.buffers.tile, self.clock, rec, net) for t in used}
         self._timings: dict[tuple[int, int], MvmTiming] = {}
         self.finished = env.event()
-        self.controller = Controller(env, "controller", rec, graph=self.graph, images=images, chip=self,
-                                     passes=passes, finished=self.finished, run_length=run_length)
+        self.controller = self._make_controller(images=images, passes=passes, run_length=run_length)
         self.tile_stats = {}
         for groups in self.controller.groups:
             for group in groups:
@@ -58,6 +59,11 @@ class Chip:
                                          for t in group.tiles[1:]]
                 self.tile_stats[group.name] = stats
         self.stats: RunStats | None = None
+
+    def _make_controller(self, *, images: int, passes, run_length: int):
+        """The controller, which builds the tile groups (one list per layer in `.groups`)."""
+        return Controller(self.env, "controller", self.recorder, graph=self.graph, images=images, chip=self,
+                          passes=passes, finished=self.finished, run_length=run_length)
 
     def timing(self, rows: int, cols: int) -> MvmTiming:
         key = (rows, cols)
@@ -72,19 +78,22 @@ class Chip:
         ctl = self.controller
         components = [ctl, *self.units, *ctl.components()]
         self.stats = run(self.env, components, self.finished, max_cycles=max_cycles, unfinished=ctl.unfinished)
-        for groups in ctl.groups:
-            for group in groups:
-                group.finish(self.tile_stats[group.name])
+        for group in ctl.components():
+            group.finish(self.tile_stats[group.name])
         for unit in self.units:
             unit.finish()
-        for group in ctl.components():
-            for tile, (rows, _) in zip(group.tiles, group.blocks):
-                buf = self.tile_buffers[tile]
-                buf.read_bytes += group.mvms * rows          # staging into the DACs
-                buf.read_busy += group.mvms * group.timing.staging
+        self._count_staging()
         record_transfers(self.network, [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()],
                          self.recorder, self.trace_limit)
         return self.stats
+
+    def _count_staging(self) -> None:
+        """After a run: the tile-buffer reads that staged the tiles' inputs into the DACs."""
+        for group in self.controller.components():
+            for tile, (rows, _) in zip(group.tiles, group.blocks):
+                buf = self.tile_buffers[tile]
+                buf.read_bytes += group.mvms * rows
+                buf.read_busy += group.mvms * group.timing.staging
 
     def close(self) -> None:
         """Let go of the model at once: its components, processes and graph refer to each

@@ -37,13 +37,14 @@ layer's unit, prefetched during the previous operation when the tiles double-buf
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass
 
 import simpy
 from simpy.events import Timeout
 
 from archsim.engine.core import Clock, Component, SimulationError
+from archsim.engine.models.tile import MvmTiming, group_timing, mvm_timing
+from archsim.engine.models.wiring import data_rows
 from archsim.spec.hardware import HardwareSpec
 
 FORWARD, BACKWARD, UPDATE = 0, 1, 2
@@ -71,33 +72,26 @@ class OpTiming:
         """`ops` back-to-back operations with ready inputs: ops x period + the fill."""
         return ops * self.period + self.latency - self.period if ops > 0 else 0
 
-
-def _slowest(timings: list[OpTiming]) -> OpTiming:
-    """Tiles in lockstep: each part lasts as long as in the slowest tile."""
-    return OpTiming(max(t.staging for t in timings), max(t.body for t in timings), max(t.lead for t in timings))
-
-
-def _mvm(hw: HardwareSpec, clock: Clock, staged: int, converted: int) -> OpTiming:
-    tiles = hw.tiles
-    conversion = clock.cycles(math.ceil(converted / tiles.adc.count) * tiles.adc.conversion_time)
-    body = tiles.noise.input_slices * (clock.cycles(tiles.integration_time) + conversion)
-    return OpTiming(clock.transfer_cycles(staged, hw.buffers.tile.read_bandwidth), body,
-                    conversion if tiles.double_buffered else 0)
+    @classmethod
+    def of_mvm(cls, timing: MvmTiming, passes: int) -> OpTiming:
+        """An MVM of `passes` passes (the input slices): staging, then passes x (I + C), its
+        staging overlapping the previous body's last conversion with double buffering."""
+        return cls(timing.staging, timing.latency(passes) - timing.staging,
+                   timing.conversion if timing.double_buffered else 0)
 
 
 def layer_timings(hw: HardwareSpec, analog, bl: int, clock: Clock | None = None) -> tuple[OpTiming, ...]:
     """(forward, transposed, update) timing of one replica of an analog layer (its slowest tile)."""
     clock = clock or Clock(hw.clock)
     cells = hw.tiles.mapping.cells_per_weight()
+    slices = hw.tiles.noise.input_slices
+    blocks = analog.blocks
+    fwd = group_timing([mvm_timing(hw, b.rows, b.cols * cells, clock) for b in blocks])
+    bwd = group_timing([mvm_timing(hw, b.cols, data_rows(analog, b), clock) for b in blocks])
     pulses = clock.cycles(bl * hw.tiles.update_pulse_time)
-    fwd, bwd, upd = [], [], []
-    for block in analog.blocks:
-        data = block.rows - (1 if analog.bias_row and block.row_stop == analog.matrix_rows else 0)
-        fwd.append(_mvm(hw, clock, block.rows, block.cols * cells))
-        bwd.append(_mvm(hw, clock, block.cols, data))
-        staging = clock.transfer_cycles(block.rows + block.cols, hw.buffers.tile.read_bandwidth)
-        upd.append(OpTiming(staging, pulses, pulses if hw.tiles.double_buffered else 0))
-    return _slowest(fwd), _slowest(bwd), _slowest(upd)
+    staging = max(clock.transfer_cycles(b.rows + b.cols, hw.buffers.tile.read_bandwidth) for b in blocks)
+    upd = OpTiming(staging, pulses, pulses if hw.tiles.double_buffered else 0)
+    return OpTiming.of_mvm(fwd, slices), OpTiming.of_mvm(bwd, slices), upd
 
 
 class TrainGroup(Component):
@@ -124,7 +118,6 @@ class TrainGroup(Component):
         self.out_plans = out_plans          # per tile: forward output to the layer's unit
         self.back_plans = back_plans        # per tile: transposed output to the input's unit
         self.data_rows = data_rows
-        self.max_positions = 0              # input positions its tile buffers hold (set when wired)
         self.jobs: list[tuple[int, int]] = []
         self.wake: simpy.Event | None = None
         self.c_end = 0                      # end of the previous operation's body
@@ -249,38 +242,37 @@ class TrainGroup(Component):
             stats.count("update_pulses", self.updates * self.bl)
 
 
-def build_train_groups(ctl, node, bl: int) -> list[TrainGroup]:
-    """The tile groups (one per replica) of analog layer `node` with their transfer plans."""
+def build_train_groups(ctl, node, bl: int) -> tuple[list[TrainGroup], int]:
+    """The tile groups (one per replica) of analog layer `node` with their transfer plans, and
+    the most input positions a replica's tile buffers hold (its line-buffer limit)."""
     chip, hw = ctl.chip, ctl.chip.hw
     analog = node.analog
     src = node.inputs[0].src
     cells = hw.tiles.mapping.cells_per_weight()
-    data = analog.matrix_rows - (1 if analog.bias_row else 0)
+    data = data_rows(analog)
     timings = layer_timings(hw, analog, bl, chip.clock)
     src_buf, src_xy = ctl.buf_of[src.index], ctl.xy_of[src.index]
     own_buf, own_xy = ctl.buf_of[node.index], ctl.xy_of[node.index]
-    back_buf, back_xy = ctl.buf_of[src.index], ctl.xy_of[src.index]
     groups = []
     for r, tiles in enumerate(analog.tiles):
         blocks, x_paths, d_plans, out_plans, back_plans = [], [], [], [], []
         for b, t in enumerate(tiles):
             block = analog.blocks[b]
-            data_rows = block.rows - (1 if analog.bias_row and block.row_stop == analog.matrix_rows else 0)
-            blocks.append((block.rows, block.cols, data_rows, cells))
+            rows = data_rows(analog, block)
+            blocks.append((block.rows, block.cols, rows, cells))
             tile_buf, tile_xy = chip.tile_buffers[t], chip.tile_nodes[t]
-            if tile_buf.capacity < max(data_rows + block.cols, block.rows):
+            if tile_buf.capacity < max(rows + block.cols, block.rows):
                 raise SimulationError(f"{tile_buf.name}: its {tile_buf.capacity} bytes cannot hold the input and "
-                                      f"error vectors ({data_rows} + {block.cols} bytes) of layer '{node.name}'")
-            x_paths.append((ctl.route(src_buf.read, src_xy, tile_xy, tile_buf.write), data_rows * src.channels))
+                                      f"error vectors ({rows} + {block.cols} bytes) of layer '{node.name}'")
+            x_paths.append((ctl.route(src_buf.read, src_xy, tile_xy, tile_buf.write), rows * src.channels))
             d_plans.append(ctl.plan(ctl.route(own_buf.read, own_xy, tile_xy, tile_buf.write), block.cols))
             out_plans.append(ctl.plan(ctl.route(None, tile_xy, own_xy, own_buf.write), block.cols))
             if ctl.transposed[node.index]:
-                back_plans.append(ctl.plan(ctl.route(None, tile_xy, back_xy, back_buf.write), data_rows))
-        group = TrainGroup(ctl.env, f"tile{tiles[0]}", ctl.recorder, ctl=ctl, node=node, replica=r, tiles=tiles,
-                           blocks=blocks, timings=timings, transposed=ctl.transposed[node.index], bl=bl,
-                           x_paths=x_paths, d_plans=tuple(d_plans), out_plans=tuple(out_plans),
-                           back_plans=tuple(back_plans), data_rows=data)
-        per_position = max(max(1, -(-share // data)) for _, share in x_paths)
-        group.max_positions = min(chip.tile_buffers[t].capacity for t in tiles) // per_position
-        groups.append(group)
-    return groups
+                back_plans.append(ctl.plan(ctl.route(None, tile_xy, src_xy, src_buf.write), rows))
+        groups.append(TrainGroup(ctl.env, f"tile{tiles[0]}", ctl.recorder, ctl=ctl, node=node, replica=r,
+                                 tiles=tiles, blocks=blocks, timings=timings, transposed=ctl.transposed[node.index],
+                                 bl=bl, x_paths=x_paths, d_plans=tuple(d_plans), out_plans=tuple(out_plans),
+                                 back_plans=tuple(back_plans), data_rows=data))
+    per_position = max(max(1, -(-share // data)) for _, share in groups[0].x_paths)
+    capacity = min(chip.tile_buffers[t].capacity for t in analog.tiles[0])
+    return groups, capacity // per_position

@@ -40,14 +40,11 @@ import simpy
 from simpy.events import Timeout
 
 from archsim.compiler.program import Program
-from archsim.engine.core import Clock, Component, Inbox, Recorder, RunStats, run
-from archsim.engine.models.buffer import Buffer
-from archsim.engine.models.chip import record_transfers
-from archsim.engine.models.dataflow import build_graph
-from archsim.engine.models.digital import DigitalUnit
-from archsim.engine.models.interconnect import Network
+from archsim.engine.core import Component
+from archsim.engine.models.chip import Chip
 from archsim.engine.models.linebuffer import plan_fetches
 from archsim.engine.models.train_tile import BACKWARD, FORWARD, PHASES, TrainGroup, build_train_groups
+from archsim.engine.models.wiring import data_rows
 
 LOSS_OPS_PER_OUTPUT = 3
 """Loss gradient (softmax cross-entropy): exponential, normalisation, minus the one-hot target."""
@@ -106,8 +103,8 @@ class TrainingController(Component):
         net = chip.network
         self.book, self.plan, self.route = net.ports.book, net.ports.plan, net.route
         n = len(graph)
+        # per phase, layer and image: [first start, last end] (digital layers: forward and backward)
         self.spans = [[[[-1, -1] for _ in range(images)] for _ in range(n)] for _ in PHASES]
-        self.digital_spans = [[[[-1, -1] for _ in range(images)] for _ in range(n)] for _ in range(2)]
         self.buf_of = [chip.io_buffer if node.index == 0 else chip.unit_buffers[node.unit] for node in graph]
         self.xy_of = [chip.io_node if node.index == 0 else chip.unit_nodes[node.unit] for node in graph]
         self.inboxes = [u.inbox for u in chip.units]
@@ -122,13 +119,18 @@ class TrainingController(Component):
         # gradient contributions each layer waits for: its consumers, and the loss for an output
         self.grad_expected = [(len(node.consumers) + self.sink[node.index]) if self.needs[node.index] else 0
                               for node in graph]
-        self.mult = [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
-                     for node in graph]
+        self.mult_of = [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
+                        for node in graph]
+        # adds into the input gradient per transposed MVM: the data rows of every column block
+        self.partial_adds = [node.analog.col_blocks * data_rows(node.analog) if node.analog else 0
+                             for node in graph]
         self.labels = [(SimpleNamespace(name=f"{node.name} forward"), SimpleNamespace(name=f"{node.name} backward"))
                        for node in graph]
-        self.groups: list[list[TrainGroup]] = [build_train_groups(self, node, chip.bl) if node.analog else []
-                                               for node in graph]
-        self.max_positions = [self.groups[node.index][0].max_positions if node.analog else 0 for node in graph]
+        self.groups: list[list[TrainGroup]] = [[] for _ in range(n)]
+        self.max_positions = [0] * n
+        for node in graph:
+            if node.analog is not None:
+                self.groups[node.index], self.max_positions[node.index] = build_train_groups(self, node, chip.bl)
         self._plans: dict[int, tuple] = {}
         # work that ends an image's step: every replica's backward job, every digital backward
         # item (a digital bias gradient for analog layers) and every loss gradient
@@ -210,12 +212,6 @@ class TrainingController(Component):
         else:
             self.inboxes[unit].put(item)
 
-    def _digital_span(self, kind: int, node, st: _Image, start: int, end: int) -> None:
-        span = self.digital_spans[kind][node.index][st.index]
-        if span[0] < 0 or start < span[0]:
-            span[0] = start
-        span[1] = max(span[1], end)
-
     def span(self, phase: int, li: int, image: int, start: int, end: int) -> None:
         span = self.spans[phase][li][image]
         if span[0] < 0 or start < span[0]:
@@ -255,13 +251,13 @@ class TrainingController(Component):
 
     def _digital_forward_done(self, item, start: int, end: int) -> None:
         st, node = item[3], item[4]
-        self._digital_span(0, node, st, start, end)
+        self.span(FORWARD, node.index, st.index, start, end)
         self.buf_of[node.index].write_bytes += self.out_bytes[node.index]
         self._forward_done(node, st)
 
     def forward_vector(self, node, st: _Image, p: int, arrival: int) -> None:
         """An analog layer's output vector reaches its unit (bias, row-block partial sums)."""
-        mult = self.mult[node.index]
+        mult = self.mult_of[node.index]
         ops = node.ops * (mult[p] if mult is not None else 1)
         self._submit(node, st, ops, self._vector_done, arrival, 0)
 
@@ -300,7 +296,7 @@ class TrainingController(Component):
 
     def _digital_backward_done(self, item, start: int, end: int) -> None:
         st, node = item[3], item[4]
-        self._digital_span(1, node, st, start, end)
+        self.span(BACKWARD, node.index, st.index, start, end)
         self._work_done(st)
         for edge in node.inputs:
             if self.needs[edge.src.index]:
@@ -326,9 +322,8 @@ class TrainingController(Component):
 
     def partial_gradient(self, node, st: _Image, arrival: int) -> None:
         """A transposed MVM's output reaches the unit of the layer's input: added into its gradient."""
-        src = node.inputs[0].src
-        adds = node.analog.col_blocks * (node.analog.matrix_rows - (1 if node.analog.bias_row else 0))
-        self._submit(node, st, adds, self._partial_done, arrival, 1, unit=src.unit)
+        self._submit(node, st, self.partial_adds[node.index], self._partial_done, arrival, 1,
+                     unit=node.inputs[0].src.unit)
 
     def _partial_done(self, item, start: int, end: int) -> None:
         st, node = item[3], item[4]
@@ -353,66 +348,29 @@ class TrainingController(Component):
         return f"{self.images - self.done} of {self.images} image(s) unfinished"
 
 
-class TrainingChip:
-    """The chip of `program` wired for training steps: network, buffers, digital units,
-    one TrainGroup per replica of every analog layer, and the controller."""
+class TrainingChip(Chip):
+    """The chip of `program` wired for training steps: the inference chip's network, buffers
+    and digital units, with a TrainingController and one TrainGroup per replica of every
+    analog layer."""
 
     def __init__(self, program: Program, *, images: int, bl: int, window: int, overlap_updates: bool,
                  trace: bool = False, trace_limit: int = 200_000):
-        hw = self.hw = program.hardware
-        self.program = program
         self.bl = bl
-        self.clock = Clock(hw.clock)
-        self.env = env = simpy.Environment()
-        self.trace_limit = trace_limit
-        self.recorder = rec = Recorder(trace, trace_limit * 3 // 5)
-        layout = program.layout
-        self.io_node, self.tile_nodes, self.unit_nodes = layout.io_node, layout.tile_nodes, layout.digital_nodes
-        self.network = net = Network(hw, self.clock, layout.cols, layout.rows)
-        if trace:
-            net.start_trace()
-        self.graph = build_graph(program)
-        self.io_buffer = Buffer(env, "io.buffer", hw.buffers.io, self.clock, rec, net)
-        self.units = [DigitalUnit(env, f"du{u}", rec, ops_per_cycle=hw.digital.ops_per_cycle, inbox=Inbox(env))
-                      for u in range(hw.digital.count)]
-        self.unit_buffers = [Buffer(env, f"du{u}.buffer", hw.buffers.digital, self.clock, rec, net)
-                             for u in range(hw.digital.count)]
-        used = sorted(t for plan in program.analog_layers for tiles in plan.analog.tiles for t in tiles)
-        self.tile_buffers = {t: Buffer(env, f"tile{t}.buffer", hw.buffers.tile, self.clock, rec, net) for t in used}
-        self.finished = env.event()
-        self.controller = TrainingController(env, "controller", rec, chip=self, images=images, window=window,
-                                             overlap_updates=overlap_updates)
-        self.tile_stats = {}
-        for group in self.controller.components():
-            self.tile_stats[group.name] = [group.stats] + [
-                rec.register(f"tile{t}", "tile", layer=group.node.name, replica=group.replica, tiles=[t])
-                for t in group.tiles[1:]]
-        self.stats: RunStats | None = None
+        self.window = window
+        self.overlap_updates = overlap_updates
+        super().__init__(program, images=images, trace=trace, trace_limit=trace_limit)
 
-    def run(self, max_cycles: int) -> RunStats:
-        ctl = self.controller
-        groups = ctl.components()
-        self.stats = run(self.env, [ctl, *self.units, *groups], self.finished, max_cycles=max_cycles,
-                         unfinished=ctl.unfinished)
-        for group in groups:
-            group.finish(self.tile_stats[group.name])
+    def _make_controller(self, *, images: int, **_) -> TrainingController:
+        return TrainingController(self.env, "controller", self.recorder, chip=self, images=images,
+                                  window=self.window, overlap_updates=self.overlap_updates)
+
+    def _count_staging(self) -> None:
+        """After a run: the tile-buffer reads that staged the three operations' inputs into the
+        DACs and pulse translators."""
+        for group in self.controller.components():
             ops = (group.fwd, group.bwd, group.upd)
             counts = (group.mvms, group.bwd_mvms, group.updates)
             for tile, (rows, cols, data, _) in zip(group.tiles, group.blocks):
-                buf = self.tile_buffers[tile]      # staging into the DACs and pulse translators
+                buf = self.tile_buffers[tile]
                 buf.read_bytes += group.mvms * rows + group.bwd_mvms * cols + group.updates * (data + cols)
                 buf.read_busy += sum(n * op.staging for n, op in zip(counts, ops))
-        for unit in self.units:
-            unit.finish()
-        record_transfers(self.network, [self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()],
-                         self.recorder, self.trace_limit)
-        return self.stats
-
-    def close(self) -> None:
-        """Break the model's reference cycles at once (see Chip.close)."""
-        ctl = self.controller
-        parts = [self, ctl, self.network, self.network.ports, self.env, self.recorder, *self.graph,
-                 *(edge for node in self.graph for edge in node.inputs), *ctl.components(), *self.units,
-                 self.io_buffer, *self.unit_buffers, *self.tile_buffers.values()]
-        for part in parts:
-            vars(part).clear()

@@ -93,6 +93,14 @@ def partition_buffers(graph: list, chip) -> BufferPlan:
     return BufferPlan(region_of, inboxes, gates, held_of)
 
 
+def data_rows(analog, block=None) -> int:
+    """The input (data) rows of `block` of an analog mapping, or of its whole matrix (None):
+    its rows less the bias row, which takes no input element."""
+    if block is None:
+        return analog.matrix_rows - (1 if analog.bias_row else 0)
+    return block.rows - (1 if analog.bias_row and block.row_stop == analog.matrix_rows else 0)
+
+
 def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]:
     """The tile groups (one per replica) of analog layer `node`, and the most input positions
     a replica's tile buffers hold (its line-buffer limit)."""
@@ -102,21 +110,21 @@ def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]
     src_buf, src_xy = ctl.buf_of[src.index], ctl.xy_of[src.index]
     unit_buf, unit_xy = ctl.buf_of[node.index], ctl.xy_of[node.index]
     cells = hw.tiles.mapping.cells_per_weight()
-    data = analog.matrix_rows - (1 if analog.bias_row else 0)   # input elements per patch
+    data = data_rows(analog)   # input elements per patch
     groups = []
     for r, tiles in enumerate(analog.tiles):
         blocks, fetch, out = [], [], []
         for b, t in enumerate(tiles):
             block = analog.blocks[b]
-            data_rows = block.rows - (1 if analog.bias_row and block.row_stop == analog.matrix_rows else 0)
+            rows = data_rows(analog, block)
             blocks.append((block.rows, block.cols * cells))
             tile_buf = chip.tile_buffers[t]
-            if tile_buf.capacity < data_rows:
+            if tile_buf.capacity < rows:
                 raise SimulationError(f"{tile_buf.name}: its {tile_buf.capacity} bytes cannot hold one "
-                                      f"{data_rows}-byte input vector of layer '{node.name}'")
-            # a fetched position brings src.channels x data_rows / data bytes to this tile
+                                      f"{rows}-byte input vector of layer '{node.name}'")
+            # a fetched position brings src.channels x rows / data bytes to this tile
             fetch.append((net.route(src_buf.read, src_xy, chip.tile_nodes[t], tile_buf.write),
-                          data_rows * src.channels, tile_buf))
+                          rows * src.channels, tile_buf))
             out.append((net.route(None, chip.tile_nodes[t], unit_xy, unit_buf.write), block.cols))
         timing = chip.group_timing(blocks)
         group = TileGroup(ctl.env, f"tile{tiles[0]}", ctl.recorder, ctl=ctl, node=node, replica=r, tiles=tiles,
