@@ -16,6 +16,7 @@ from archsim.compiler import Program, compile_program
 from archsim.errors import SpecError
 from archsim.spec import (DEFAULT_HARDWARE, DEFAULT_WORKLOAD, HardwareSpec, RunSettings, Workload,
                           load_hardware, load_run, load_workload, split_overrides, to_plain)
+from archsim.spec.workload import Strategy
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def training_timing(specs: Specs, program: Program) -> dict:
 
 # ---------------------------------------------------------------- sweeps and comparisons
 
-STRATEGIES = ("random", "image", "alternate", "perforated", "none")
+STRATEGIES = tuple(s.value for s in Strategy)  # `compare` axes; none = one replica per layer
 
 
 def run_point(payload: dict) -> dict:
@@ -415,9 +416,8 @@ def compare(workload, hardware: Iterable[str] | None = None, settings=None, sets
                          f"given once" + (f" (not {', '.join(bad)})" if bad else "")])
     chips = [hardware] if isinstance(hardware, (str, Path)) else list(hardware or [DEFAULT_HARDWARE])
     swept, constants = set_axes(list(sets))
-    base = load_specs(workload, chips[0], settings, constants)
-    for chip in chips[1:]:
-        load_specs(workload, chip, settings, constants)
+    loaded = [load_specs(workload, chip, settings, constants) for chip in chips]  # every chip checked up front
+    base = loaded[0]
     wl, st = _source(workload), _source(settings)
     hws = [_source(c) for c in chips]
     if len(set(hws)) != len(hws):
@@ -427,8 +427,7 @@ def compare(workload, hardware: Iterable[str] | None = None, settings=None, sets
     _check_points(wl, hws, st, constants, [a for a in axes if a.kind != "hardware"], conv)
     points = expand(wl, hws[0], st, axes, constants, conv, accuracy)
     directory = Path(out) if out else Path(base.run.out or Path("reports") / f"{base.workload.name}-compare")
-    meta = {"workload": base.workload.name, "hardware": [load_specs(wl, h, st, constants).hardware.name
-                                                          for h in hws],
+    meta = {"workload": base.workload.name, "hardware": [specs.hardware.name for specs in loaded],
             "sources": [wl, hws, st], "sets": list(sets), "strategies": names, "accuracy": accuracy}
     return _run_sweep("compare", directory, base, points, axes, meta, executor=executor, workers=workers,
                       scheduler=scheduler, resume=resume, progress=progress)

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a workload's network on its dataset (digital, numpy)")
     _add_spec_args(p, workload_required=True)
-    p.add_argument("--algorithm", default=None, choices=["sgd", "rpu", "mixed-precision", "hic", "ha-sgd"],
+    p.add_argument("--algorithm", default=None,  # checked with the run settings (run.train.algorithm)
                    help="digital sgd; in-situ analog rpu (pulsed updates), mixed-precision or hic on the "
                         "hardware's tiles; ha-sgd (Hessian-aware, for noisy deployment) (train.algorithm)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (run setting train.epochs)")
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="compare patch-assignment strategies (and chips) on one workload")
     _add_spec_args(p, workload_required=True, many_chips=True)
-    p.add_argument("--strategies", default="random,image,alternate,perforated,none", metavar="S,S,...",
+    p.add_argument("--strategies", default=None, metavar="S,S,...",
                    help="strategies to compare (default: all; none = one replica per layer)")
     p.add_argument("--out", "-o", default=None, metavar="DIR",
                    help="output directory (default: reports/<workload>-compare)")
@@ -92,10 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _add_executor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("serial", "pool", "dask"), default="pool",
                    help="where the points run: this process, a local process pool (default) or dask")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="worker processes (default: the number of CPUs)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on the dask cluster at ADDRESS (e.g. tcp://10.0.0.1:8786; implies --executor dask)")
@@ -113,8 +120,6 @@ def _sweep_summary(info: dict) -> None:
 
 def _cmd_sweep(args) -> int:
     from archsim import api
-    if args.workers is not None and args.workers < 1:
-        raise ArchsimError(f"--workers must be at least 1, not {args.workers}")
     info = api.sweep(args.workload, args.hardware, args.settings, args.sets, args.replicas, args.budgets, args.out,
                      executor=args.executor, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                      accuracy=args.accuracy)
@@ -124,10 +129,8 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_compare(args) -> int:
     from archsim import api
-    if args.workers is not None and args.workers < 1:
-        raise ArchsimError(f"--workers must be at least 1, not {args.workers}")
-    info = api.compare(args.workload, args.hardware, args.settings, args.sets, args.strategies, args.out,
-                       executor=args.executor, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+    info = api.compare(args.workload, args.hardware, args.settings, args.sets, args.strategies or api.STRATEGIES,
+                       args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                        accuracy=args.accuracy)
     _sweep_summary(info)
     return 0
