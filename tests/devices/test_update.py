@@ -145,9 +145,18 @@ def test_mixed_precision_transfers_with_step_noise():
     state.apply(x, d, 0.2, counter=0)
     total = -0.2 * (x.T.astype(np.float64) @ d.astype(np.float64))
     nominal = total - state.chi
-    np.testing.assert_allclose(nominal / state.epsilon, np.rint(nominal / state.epsilon), atol=1e-4)  # float32 x^T d
-    np.testing.assert_array_equal(state.pulses, np.rint(np.abs(nominal) / state.epsilon))
+    steps = nominal / spec.dw_min  # whole device steps, moved where |chi| reached the threshold 2 dw_min
+    np.testing.assert_allclose(steps, np.rint(steps), atol=1e-4)  # float32 x^T d
+    np.testing.assert_array_equal(state.pulses, np.rint(np.abs(steps)))
+    assert np.all(np.where(state.pulses == 0, np.abs(total) < state.epsilon, True))
     assert not np.allclose(state.weights(), nominal, atol=1e-5)  # the steps vary
+    # each noise on its own: c2c alone makes the steps vary; with neither they are exact
+    fixed = dict(mp_threshold=2.0, dw_min_dtod=0.0, up_down_dtod=0.0, w_bound_dtod=0.0)
+    for ctoc in (0.3, 0.0):
+        alone = MixedPrecision.program(np.zeros((4, 4)), UpdateDevice(**fixed, dw_min_ctoc=ctoc),
+                                       np.random.default_rng(10))
+        alone.apply(x, d, 0.2, counter=0)
+        assert np.allclose(alone.weights(), total - alone.chi, atol=1e-6) == (ctoc == 0.0)
 
 
 # --------------------------------------------------------------------------

@@ -146,6 +146,13 @@ def test_train_extremes():
     assert not pulse_train_twin(0.0, 1, 1, SIDE_X, 0, 31).any()
     assert pulse_train_twin(1.0, 1, 1, SIDE_X, 0, 31).all()
     assert not pulse_train_twin(2.0 ** -49, 1, 1, SIDE_X, 0, 31).any()  # below the 2**-48 resolution
+    # the kernel too: firing probabilities ~1e-31 quantise to 0, and no device is ever pulsed
+    one = np.ones((3, 2), F32)
+    dev = dict(dw_up=0.001 * one, dw_down=0.001 * one, w_min=-one, w_max=one)
+    tiny = np.full((500, 3), 1e-30, F32), np.full((500, 2), -1e-30, F32)
+    for balance in (True, False):
+        w, pulses = run_kernel(np.zeros((3, 2), F32), *tiny, dev, 0.001, 0.001, 31, balance, 0.3, 1, 2)
+        assert not pulses.any() and not w.any()
 
 
 def test_stream_primitives():

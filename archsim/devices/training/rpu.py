@@ -20,11 +20,12 @@ makes up steps larger, so a device driven by balanced up and down pulses drifts 
   update management from the spec); W -= lr x^T d on average for steps dw_min.
 - `MixedPrecision`: a float64 digital accumulator chi gathers chi -= lr x^T d (the
   batched outer product); then every device with |chi| >= epsilon (epsilon =
-  mp_threshold * dw_min, the device granularity) receives n = floor(|chi| /
-  epsilon) pulses in the direction of chi (`apply_pulses`), and chi -= n epsilon
-  sign(chi): the accumulator keeps the remainder, so the accumulated update equals
-  the nominal device change n epsilon plus chi (the device's actual change differs
-  by its step variation and bounds).
+  mp_threshold * dw_min, the transfer threshold; Nandakumar's is the device
+  granularity, mp_threshold 1) receives n = trunc(|chi| / dw_min) pulses of its step
+  dw_min in the direction of chi (`apply_pulses`), and chi -= n dw_min sign(chi): the
+  accumulator keeps the remainder, so the accumulated update equals the nominal device
+  change n dw_min plus chi (the device's actual change differs by its step variation
+  and bounds).
 
 Both hold the weights as float32 (R, C) device values: ``weights()`` is what the
 MVMs read. ``pulses`` counts the pulses per device; ``cycles`` is the same array (each
@@ -148,21 +149,22 @@ class MixedPrecision(_PulsedArray):
 
     @property
     def epsilon(self) -> float:
-        """Transfer threshold and nominal pulse size (device weight units)."""
+        """Transfer threshold (device weight units); every pulse moves a device by dw_min."""
         return self.spec.mp_threshold * self.spec.dw_min
 
     def apply(self, x: np.ndarray, d: np.ndarray, lr: float, counter: int) -> None:
-        """chi -= lr x^T d; then n = trunc(chi / epsilon) pulses per device (signed: up
-        for n > 0), chi -= n epsilon. Pulse noise from stream (seed, counter)."""
+        """chi -= lr x^T d; then where |chi| >= epsilon, n = trunc(chi / dw_min) pulses per
+        device (signed: up for n > 0), chi -= n dw_min. Pulse noise from stream (seed, counter)."""
         x, d = check_pairs(x, d, self.shape, lr)
         self.chi -= float(lr) * gradient(x, d)
         self.transfer(counter)
 
     def transfer(self, counter: int) -> None:
-        """Move every whole epsilon of chi to its device as pulses (one call of `apply`)."""
-        eps = self.epsilon
-        n = np.trunc(self.chi / eps)
+        """Move every whole device step of chi to its device as pulses, where chi has reached
+        the threshold (one call of `apply`)."""
+        step = self.spec.dw_min
+        n = np.where(np.abs(self.chi) >= self.epsilon, np.trunc(self.chi / step), 0.0)
         if not n.any():
             return
-        self.chi -= n * eps
+        self.chi -= n * step
         self._pulse(n.astype(np.int64), counter)
