@@ -97,7 +97,7 @@ class Rounding(str, enum.Enum):
 class UpdateDevice:
     """How the analog devices of a tile are UPDATED during in-situ training.
 
-    Used by the device-update models of `archsim.devices.update` (rpu = pulsed update,
+    Used by the device-update models of `archsim.devices.training` (rpu = pulsed update,
     mixed-precision, hic); inference-only runs ignore it.
 
     Weight units: the pulsed (rpu) and mixed-precision models hold each weight as one

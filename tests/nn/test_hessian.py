@@ -1,5 +1,7 @@
 """HA-SGD: the noise model it uses and the finite-difference curvature penalty's gradient."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from archsim.nn import Network, init_params
 from archsim.nn import functional as F
 from archsim.nn.train import TrainState, _gradients, _hessian_penalty, train, weight_noise_sigmas
 from archsim.spec import from_data, load_hardware, load_run
+from archsim.spec.run import Algorithm
 from synthetic_bars import WORKLOAD, bars, compiled
 
 PCM = load_hardware("standard_aimc", ["tiles.count=64"])
@@ -76,6 +79,12 @@ def test_ha_sgd_trains_and_logs_curvature():
     state = train(program, tx, ty, vx, vy, settings, seed=0)
     assert all("noise_curvature" in h and np.isfinite(h["noise_curvature"]) for h in state.history)
     assert state.history[-1]["test_accuracy"] > 0.5
+    # the penalty is what moves the weights away from SGD's: without it, ha-sgd is sgd
+    off = dataclasses.replace(settings, hessian=dataclasses.replace(settings.hessian, strength=0.0))
+    sgd = dataclasses.replace(settings, algorithm=Algorithm.SGD)
+    plain, unpenalised = (train(program, tx, ty, vx, vy, s, seed=0) for s in (sgd, off))
+    assert all(np.array_equal(plain.params[k], unpenalised.params[k]) for k in plain.params)
+    assert not np.array_equal(plain.params["fc.weight"], state.params["fc.weight"])
 
 
 def test_curvature_estimate_matches_second_difference_of_the_loss():

@@ -26,6 +26,19 @@ def settings(**kw):
     return load_run(None, [f"train.{k}={v}" for k, v in {"epochs": 3, "batch_size": 32, "lr": 0.05, **kw}.items()]).train
 
 
+def test_replicas_start_from_one_draw_unless_independent():
+    """replica_init: same (default) copies one He-normal draw to every replica;
+    independent draws each replica's own."""
+    from archsim.nn.train import new_state
+    p = program()
+    same = new_state(p, 0, settings()).params["conv1.weight"]
+    indep = new_state(p, 0, settings(replica_init="independent")).params["conv1.weight"]
+    assert same.shape == indep.shape == (4, 6, 1, 3, 3)
+    assert all(np.array_equal(same[0], same[r]) for r in range(4))
+    assert not any(np.array_equal(indep[0], indep[r]) for r in range(1, 4))
+    assert abs(float(indep.std()) / float(same.std()) - 1) < 0.3  # the same He scale either way
+
+
 def test_replicated_rapa_training_learns(data):
     (tx, ty), (vx, vy) = data
     state = train(program(), tx, ty, vx, vy, settings(), seed=0)
