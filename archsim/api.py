@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 from archsim import __version__
 from archsim.compiler import Program, compile_program
 from archsim.errors import SpecError
+from archsim.files import replace_atomically
 from archsim.spec import (DEFAULT_HARDWARE, DEFAULT_WORKLOAD, HardwareSpec, RunSettings, Workload,
                           load_hardware, load_run, load_workload, split_overrides, to_plain)
 from archsim.spec.workload import Strategy
@@ -455,6 +456,4 @@ def report(directory: str | Path) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)  # never leave a half-written result behind
+    replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))

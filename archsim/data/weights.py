@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Collection, Mapping, Union
 
@@ -28,6 +27,7 @@ import numpy as np
 import archsim
 from archsim.data.formats import open_npz
 from archsim.errors import DataError
+from archsim.files import replace_atomically
 
 META_KEY = "__meta__"
 Shape = tuple[int, ...]
@@ -67,18 +67,13 @@ def save_weights(path: str | os.PathLike, params: Mapping[str, np.ndarray], meta
     meta.setdefault("archsim_version", archsim.__version__)
     arrays[META_KEY] = np.asarray(json.dumps(meta, default=_json_default, sort_keys=True))
     target = Path(path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez appends no suffix
+            np.savez(f, **arrays)
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        replace_atomically(target, write)
     except OSError as exc:
         raise DataError(f"cannot write weights to {target}: {exc.strerror or exc}") from None
 

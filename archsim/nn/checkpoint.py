@@ -5,12 +5,12 @@ same devices exactly as an uninterrupted one."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 from archsim.data.weights import load_weights, save_weights
 from archsim.errors import DataError
+from archsim.files import replace_atomically
 from archsim.nn.train import TrainState
 
 VELOCITY = "velocity/"
@@ -26,11 +26,8 @@ def save_checkpoint(path: Path, state: TrainState, meta: dict) -> None:
     """Written atomically (save_weights), so an interrupted run never leaves a broken checkpoint;
     the device states first, tagged with their epoch, so they never run ahead of the weights."""
     if state.devices is not None:
-        target = devices_path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump({"epoch": state.epoch, "devices": state.devices}, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)
+        saved = {"epoch": state.epoch, "devices": state.devices}
+        replace_atomically(devices_path(path), lambda tmp: tmp.write_bytes(pickle.dumps(saved, pickle.HIGHEST_PROTOCOL)))
     save_weights(path, {**state.params, **{VELOCITY + k: v for k, v in state.velocity.items()}},
                  {**meta, "epoch": state.epoch, "history": state.history})
 
