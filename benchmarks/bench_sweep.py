@@ -26,10 +26,13 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from archsim import api
+from archsim.errors import ArchsimError
 from archsim.sweep import PointStore, expand, replica_axes, run_points
+from archsim.sweep.executors import local_cluster
 
 REPEATS = 3
 WORKERS = 2
@@ -55,21 +58,19 @@ def timed(pts, directory: Path, **kwargs) -> tuple[float, float, list]:
     return wall, sum(store.read(p.id)["cpu_s"] for p in pts), outcomes(store, pts)
 
 
-def dask_cluster():
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        return None, None
-    import logging
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+def dask_scheduler(stack: ExitStack) -> str | None:
+    """The scheduler address of a LocalCluster like the one `--executor dask` starts (closed with
+    the stack), its workers warmed up; None without dask distributed."""
     start = time.perf_counter()
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, scheduler_kwargs={"dashboard": False},
-                           silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
-    client = Client(cluster)
-    client.run(lambda: __import__("archsim.api"))   # warm the workers like the pool's first points do
+    try:
+        cluster = stack.enter_context(local_cluster(WORKERS))
+    except ArchsimError:   # dask distributed is not installed
+        return None
+    from distributed import Client
+    with Client(cluster) as client:
+        client.run(lambda: __import__("archsim.api"))   # warm the workers like the pool's first points do
     print(f"dask LocalCluster of {WORKERS} workers started in {time.perf_counter() - start:.2f} s")
-    return cluster, client
+    return cluster.scheduler_address
 
 
 def load() -> str:
@@ -80,10 +81,10 @@ def main() -> int:
     pts = points()
     print(f"{len(pts)} points of rapa_convnet_32 on rpu (timing only); {load()}")
     api.run_point(pts[0].payload())   # imports and first-call costs out of the serial figure
-    cluster, client = dask_cluster()
     rates: dict[str, list[float]] = {"serial": [], "pool": [], "dask": []}
     pool_ratio, dask_ratio = [], []
-    try:
+    with ExitStack() as stack:
+        scheduler = dask_scheduler(stack)
         for repeat in range(REPEATS):
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
@@ -96,18 +97,13 @@ def main() -> int:
                 # cores busy = CPU s inside the points / wall s: what the machine gave us (it is shared)
                 line = (f"repeat {repeat}: serial {serial_s:.2f} s ({serial_cpu / serial_s:.2f} cores busy), "
                         f"pool {pool_s:.2f} s ({pool_cpu / pool_s:.2f} cores busy)")
-                if client is not None:
-                    dask_s, dask_cpu, dasked = timed(pts, tmp / "dask", executor="dask",
-                                                     scheduler=client.scheduler.address)
+                if scheduler is not None:
+                    dask_s, dask_cpu, dasked = timed(pts, tmp / "dask", executor="dask", scheduler=scheduler)
                     assert dasked == reference, "dask gave other results than the serial run"
                     rates["dask"].append(len(pts) / dask_s)
                     dask_ratio.append(serial_s / dask_s)
                     line += f", dask {dask_s:.2f} s ({dask_cpu / dask_s:.2f} cores busy)"
                 print(f"{line}; {load()}", flush=True)
-    finally:
-        if client is not None:
-            client.close()
-            cluster.close()
     for name, values in rates.items():
         if values:
             print(f"{name}: {statistics.median(values):.2f} points/s (min {min(values):.2f}, max {max(values):.2f})")

@@ -162,7 +162,7 @@ def explain(lines: list[Series], axes: list[dict], hardware: dict | None) -> lis
                      f"{before['acceleration_pipelined']:.3g}x; bottleneck {component(before)}). ")
         text += (f"At {_x_text(at, x)} it reaches {at['speedup']:.3g}x of an ideal {at['acceleration_pipelined']:.3g}x "
                  f"({s.bend['efficiency']:.0%})")
-        if saturated is None or saturated is not None and saturated["point"] != at["point"]:
+        if saturated is None or saturated["point"] != at["point"]:
             if float(at["bottleneck_utilisation"]) < SATURATED:
                 text += f": no component is saturated yet (the busiest is {component(at)})"
             else:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from archsim.files import replace_atomically
+
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0; color: #222;
        background: #fafafa; }
@@ -97,8 +99,5 @@ def page(title: str, meta: list[str], sections: list[Section]) -> str:
 
 
 def write_page(directory: Path, title: str, meta: list[str], sections: list[Section]) -> Path:
-    path = Path(directory) / "index.html"
-    tmp = path.with_name("index.html.tmp")
-    tmp.write_text(page(title, meta, sections), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    text = page(title, meta, sections)
+    return replace_atomically(Path(directory) / "index.html", lambda tmp: tmp.write_text(text, encoding="utf-8"))

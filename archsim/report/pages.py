@@ -9,13 +9,17 @@ points/<id>.json for a sweep or comparison) and writes plots/ and index.html, so
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from archsim.report import analysis, plots
 from archsim.report.html import Section, write_page
 from archsim.report.tables import read_results
+from archsim.report.text import summary_items
 from archsim.units import ENERGY, TIME, format_quantity
 
 
@@ -33,6 +37,34 @@ def _clear_plots(directory: Path) -> None:
 
 def _json(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+@dataclass
+class _Page:
+    """What a report shows, before it is written."""
+
+    title: str
+    source: dict                  # summary.json or sweep.json: the archsim version and seed of the meta line
+    sections: list[Section]
+    findings: list[str]
+    meta: list[str] = field(default_factory=list)   # the meta line after version and seed
+    info: dict = field(default_factory=dict)        # more keys of what the writer returns
+
+
+def _write(directory: str | Path, build: Callable[[Path], _Page]) -> dict:
+    """plots/ and index.html of `directory`, as `build` makes them from its files (the figures
+    of an earlier report removed first): {"index": the page, "findings": ..., **info}."""
+    directory = Path(directory)
+    _clear_plots(directory)
+    page = build(directory)
+    meta = [f"archsim {page.source.get('archsim_version', '?')}", f"seed {page.source['seed']}", *page.meta]
+    return {"index": write_page(directory, page.title, meta, page.sections), "findings": page.findings,
+            **page.info}
+
+
+def _add_figure(section: Section, directory: Path, name: str, fig: Figure, caption: str) -> Section:
+    """plots/<name>.png and .svg, and the figure inlined in the section."""
+    return section.figure(plots.save(fig, directory, name), caption, name)
 
 
 def _specs_section(specs: dict | None) -> Section:
@@ -73,57 +105,33 @@ def _trace_busy(trace: dict | None, layers: list[dict], clock_hz: float) -> dict
     return busy
 
 
-def _summary_table(summary: dict) -> pd.DataFrame:
-    acc = summary.get("acceleration") or {}
-    closed = acc.get("closed_form", {})
-    m = summary.get("mapping", {})
-    rows = [("latency", f"{summary['latency_cycles']:,} cycles = {format_quantity(summary['latency_s'], TIME)} "
-                        f"per image"),
-            ("throughput", f"{summary['throughput_images_per_s']:,.0f} images/s"),
-            ("acceleration (simulated)", f"{acc.get('pipelined', 1):.2f}x throughput, "
-                                         f"{acc.get('sequential', 1):.2f}x latency, against one replica per layer"),
-            ("acceleration (closed form)", f"{closed.get('pipelined', 1):.2f}x pipelined, "
-                                           f"{closed.get('sequential', 1):.2f}x sequential"),
-            ("energy", f"{format_quantity(summary['energy_per_image_j'], ENERGY)} per image, "
-                       f"{summary['tops_per_w']:.3g} TOPS/W"),
-            ("tiles", f"{m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used, strategy "
-                      f"{m.get('strategy', '?')}"),
-            ("bottleneck", analysis.component(summary))]
-    if "accuracy" in summary:
-        a = summary["accuracy"]
-        rows.append(("accuracy", f"{a['digital']:.2%} digital; " + ", ".join(
-            f"{v['mean']:.2%} ± {v['std']:.2%} analog at {k}" for k, v in a["analog"].items())
-            + f" ({a['images']} test images, {a['programming_repeats']} programmings)"))
-    return pd.DataFrame(rows, columns=["", "value"])
-
-
 def write_run_report(directory: str | Path) -> dict:
     """plots/ and index.html of a run directory (written by `archsim run`)."""
-    directory = Path(directory)
-    _clear_plots(directory)
+    return _write(directory, _run_page)
+
+
+def _run_page(directory: Path) -> _Page:
     summary = _json(directory / "summary.json")
     specs = _json(directory / "specs.json")
     layers = pd.read_csv(directory / "layers.csv").to_dict("records") if (directory / "layers.csv").is_file() else []
     mesh, accuracy = _json(directory / "mesh.json"), _json(directory / "accuracy.json")
     trace = _json(directory / "trace.json")
     title = f"{summary['workload']} on {summary['hardware']}"
-    overview = Section("Summary").table(_summary_table(summary))
+    overview = Section("Summary").table(pd.DataFrame(summary_items(summary, detail=True), columns=["", "value"]))
     finding = (f"The busiest component over the run is {analysis.component(summary)}: it sets the "
                f"throughput of the pipeline.")
     overview.text(finding, "finding")
     figures = Section("Figures")
     if layers:
-        svg = plots.save(plots.gantt(layers, summary["clock_hz"], _trace_busy(trace, layers, summary["clock_hz"])),
-                         directory, "timeline")
-        figures.figure(svg, "Timeline of the first image: each layer's span (light) and when its tiles or "
-                            "digital unit were busy with it (dark), from trace.json.", "timeline")
+        _add_figure(figures, directory, "timeline",
+                    plots.gantt(layers, summary["clock_hz"], _trace_busy(trace, layers, summary["clock_hz"])),
+                    "Timeline of the first image: each layer's span (light) and when its tiles or digital unit "
+                    "were busy with it (dark), from trace.json.")
     if mesh:
-        svg = plots.save(plots.mesh(mesh), directory, "mesh")
-        figures.figure(svg, MESH_CAPTION + " Over the whole run (mesh.json).", "mesh")
+        _add_figure(figures, directory, "mesh", plots.mesh(mesh), MESH_CAPTION + " Over the whole run (mesh.json).")
     if accuracy:
-        svg = plots.save(plots.accuracy_time([("", accuracy)]), directory, "accuracy_time")
-        figures.figure(svg, "Digital and analog accuracy against time after programming (accuracy.json).",
-                       "accuracy_time")
+        _add_figure(figures, directory, "accuracy_time", plots.accuracy_time([("", accuracy)]),
+                    "Digital and analog accuracy against time after programming (accuracy.json).")
     sections = [overview, figures]
     if layers:
         sections.append(Section("Layers").table(pd.DataFrame(layers), "layers.csv: cycles of the first image."))
@@ -132,18 +140,29 @@ def write_run_report(directory: str | Path) -> dict:
         sections.append(Section("Mapping").table(pd.DataFrame(plan["layers"]), "plan.json: the mapping of each "
                                                                               "conv/linear layer."))
     sections.append(_specs_section(specs))
-    meta = [f"archsim {summary.get('archsim_version', '?')}", f"seed {summary['seed']}",
-            f"{summary['images']} images, {summary['fidelity']} timing"]
-    index = write_page(directory, title, meta, sections)
-    return {"index": index, "findings": [finding]}
+    return _Page(title, summary, sections, [finding],
+                 meta=[f"{summary['images']} images, {summary['fidelity']} timing"])
 
 
 # ---------------------------------------------------------------- training
 
+def _endurance(writes: dict) -> float:
+    """The endurance the writes were counted against: history.json holds it; older files only
+    as max / max_fraction (and without a single write not even that: the spec's default)."""
+    if "endurance" in writes:
+        return writes["endurance"]
+    if writes.get("max_fraction"):
+        return writes["max"] / writes["max_fraction"]
+    from archsim.spec.devices import UpdateDevice
+    return UpdateDevice().endurance
+
+
 def write_train_report(directory: str | Path) -> dict:
     """plots/ and index.html of a training directory (written by `archsim train`)."""
-    directory = Path(directory)
-    _clear_plots(directory)
+    return _write(directory, _train_page)
+
+
+def _train_page(directory: Path) -> _Page:
     summary = _json(directory / "summary.json")
     history = (_json(directory / "history.json") or {}).get("history", [])
     timing = _json(directory / "timing.json")
@@ -174,23 +193,22 @@ def write_train_report(directory: str | Path) -> dict:
     overview.text(finding, "finding")
     figures = Section("Figures")
     if history:
-        figures.figure(plots.save(plots.training(history), directory, "training"),
-                       "Train loss and test accuracy per epoch (history.json).", "training")
+        _add_figure(figures, directory, "training", plots.training(history),
+                    "Train loss and test accuracy per epoch (history.json).")
     if "writes" in last:
-        endurance = last["writes"]["max"] / last["writes"]["max_fraction"] if last["writes"]["max_fraction"] else 1e8
-        figures.figure(plots.save(plots.writes(last["writes"]["histogram"], endurance), directory, "writes"),
-                       "Write-erase cycles per physical device at the end of training.", "writes")
+        writes = last["writes"]
+        _add_figure(figures, directory, "writes", plots.writes(writes["histogram"], _endurance(writes)),
+                    "Write-erase cycles per physical device at the end of training.")
     if "after_drift" in last:
-        figures.figure(plots.save(plots.drift(last["after_drift"], last["test_accuracy"]), directory, "drift"),
-                       "Accuracy of the trained tiles read at times after training (drift, read noise, "
-                       "drift compensation of the hardware spec).", "drift")
+        _add_figure(figures, directory, "drift", plots.drift(last["after_drift"], last["test_accuracy"]),
+                    "Accuracy of the trained tiles read at times after training (drift, read noise, drift "
+                    "compensation of the hardware spec).")
     sections = [overview, figures]
     if history:
         table = pd.DataFrame([{k: v for k, v in h.items() if not isinstance(v, dict)} for h in history])
         sections.append(Section("Epochs").table(table, "history.json"))
     sections.append(Section("Settings").details("training settings", summary.get("train", {})))
-    meta = [f"archsim {summary.get('archsim_version', '?')}", f"seed {summary['seed']}"]
-    return {"index": write_page(directory, title, meta, sections), "findings": [finding]}
+    return _Page(title, summary, sections, [finding])
 
 
 # ---------------------------------------------------------------- sweeps and comparisons
@@ -206,6 +224,18 @@ def _point_detail(directory: Path, point_id: str) -> dict | None:
     return (record or {}).get("detail")
 
 
+def _point_label(row) -> str:
+    return f"point {row['point']} ({row['replicas_mapped']})"
+
+
+def _point_mesh(section: Section, directory: Path, name: str, detail: dict | None, title: str, caption: str) -> None:
+    """The busy mesh of one point (if its detail has one): `title` completes the figure's title,
+    `caption` the mesh caption."""
+    if detail and detail.get("mesh"):
+        _add_figure(section, directory, name, plots.mesh(detail["mesh"], f"Busy fraction on the chip, {title}"),
+                    f"{MESH_CAPTION} {caption}")
+
+
 def _best_point_figures(directory: Path, table: pd.DataFrame, section: Section, which: str) -> None:
     """Mesh and timeline of the point with the highest throughput."""
     ok = table[table["status"] == "ok"]
@@ -215,15 +245,14 @@ def _best_point_figures(directory: Path, table: pd.DataFrame, section: Section, 
     detail = _point_detail(directory, str(best["id"]))
     if not detail:
         return
-    label = f"point {best['point']} ({best['replicas_mapped']})"
-    if detail.get("mesh"):
-        svg = plots.save(plots.mesh(detail["mesh"], f"Busy fraction on the chip, {which} {label}"), directory, "mesh")
-        section.figure(svg, MESH_CAPTION + f" The {which} point, {label}.", "mesh")
+    label = _point_label(best)
+    _point_mesh(section, directory, "mesh", detail, f"{which} {label}", f"The {which} point, {label}.")
     if detail.get("layers"):
-        svg = plots.save(plots.gantt(detail["layers"], detail["summary"]["clock_hz"],
-                                     title=f"Timeline of the first image, {which} {label}"), directory, "timeline")
-        section.figure(svg, f"Each layer's span for the first image at the {which} point (from layers of its "
-                            f"timing result; sweeps keep no trace).", "timeline")
+        _add_figure(section, directory, "timeline",
+                    plots.gantt(detail["layers"], detail["summary"]["clock_hz"],
+                                title=f"Timeline of the first image, {which} {label}"),
+                    f"Each layer's span for the first image at the {which} point (from layers of its timing "
+                    f"result; sweeps keep no trace).")
 
 
 def _results_section(table: pd.DataFrame, axes: list[dict]) -> Section:
@@ -241,7 +270,8 @@ def _results_section(table: pd.DataFrame, axes: list[dict]) -> Section:
     return section
 
 
-def _header(definition: dict, table: pd.DataFrame) -> tuple[str, list[str]]:
+def _header(definition: dict, finished: int, ok: int) -> tuple[str, list[str]]:
+    """The title and the meta line after version and seed."""
     kind = definition["kind"]
     hw = definition["hardware"]
     hw = ", ".join(hw) if isinstance(hw, list) else hw
@@ -253,23 +283,24 @@ def _header(definition: dict, table: pd.DataFrame) -> tuple[str, list[str]]:
     else:
         what = "sweep of " + ", ".join(a["name"] for a in axes)
     title = f"{definition['workload']} on {hw}: {what}"
-    n, done = len(definition["points"]), len(table)
-    ok = int((table["status"] == "ok").sum()) if not table.empty else 0
-    meta = [f"archsim {definition['archsim_version']}", f"seed {definition['seed']}",
-            f"{done} of {n} points finished, {ok} ok", "accuracy " + ("measured when the workload has weights"
-                                                                       if definition.get("accuracy") else "off")]
+    meta = [f"{finished} of {len(definition['points'])} points finished, {ok} ok",
+            "accuracy " + ("measured when the workload has weights" if definition.get("accuracy") else "off")]
     return title, meta
 
 
 def write_sweep_report(directory: str | Path) -> dict:
     """plots/ and index.html of a sweep or comparison directory, from sweep.json, results.csv
-    and points/."""
-    directory = Path(directory)
-    _clear_plots(directory)
+    and points/; also the counts of points: total, finished, ok and failed."""
+    return _write(directory, _sweep_page)
+
+
+def _sweep_page(directory: Path) -> _Page:
     definition = _json(directory / "sweep.json")
     specs = _json(directory / "specs.json")
     table = read_results(directory)
-    title, meta = _header(definition, table)
+    finished = len(table)
+    ok = int((table["status"] == "ok").sum()) if finished else 0
+    title, meta = _header(definition, finished, ok)
     axes = definition["axes"]
     findings = Section("Findings")
     figures = Section("Figures")
@@ -290,11 +321,8 @@ def write_sweep_report(directory: str | Path) -> dict:
     sections.append(_specs_section(specs).text(
         "These are the base specs; each point overrides them with its parameters (its `--set` items are in "
         "sweep.json and points/<id>.json)."))
-    index = write_page(directory, title, meta, sections)
-    finished = len(table)
-    ok = int((table["status"] == "ok").sum()) if finished else 0
-    return {"index": index, "findings": paragraphs, "points": len(definition["points"]), "finished": finished,
-            "ok": ok, "failed": finished - ok}
+    return _Page(title, definition, sections, paragraphs, meta=meta,
+                 info={"points": len(definition["points"]), "finished": finished, "ok": ok, "failed": finished - ok})
 
 
 def _sweep_figures(directory: Path, table: pd.DataFrame, axes: list[dict], specs: dict | None,
@@ -311,22 +339,21 @@ def _sweep_figures(directory: Path, table: pd.DataFrame, axes: list[dict], specs
                      f"digital units fill up only slowly may not reach its steady state that soon, so speedups "
                      f"past the bend can be optimistic; --set run.images={STEADY_IMAGES} or more measures it.",
                      "warning")
-    svg = plots.save(plots.speedup(lines, x_label, log_x), directory, "speedup")
-    figures.figure(svg, "Simulated speedup (throughput against one replica per layer) and the ideal line; "
-                        "marker colour: the bottleneck component; the annotation names the component at "
-                        "the point where speedup leaves the ideal line.", "speedup")
+    _add_figure(figures, directory, "speedup", plots.speedup(lines, x_label, log_x),
+                "Simulated speedup (throughput against one replica per layer) and the ideal line; marker colour: "
+                "the bottleneck component; the annotation names the component at the point where speedup leaves "
+                "the ideal line.")
     saturated = next((s.bend["saturated"] for s in lines if s.bend and s.bend["saturated"]), None)
-    detail = _point_detail(directory, str(saturated["id"])) if saturated else None
-    if detail and detail.get("mesh"):
-        label = f"point {saturated['point']} ({saturated['replicas_mapped']})"
-        svg = plots.save(plots.mesh(detail["mesh"], f"Busy fraction on the chip, saturated {label}"), directory,
-                         "mesh_saturated")
-        figures.figure(svg, MESH_CAPTION + f" The first point where {saturated['bottleneck']} is saturated, "
-                                           f"{label}: where the bottleneck sits.", "mesh_saturated")
+    if saturated:
+        label = _point_label(saturated)
+        _point_mesh(figures, directory, "mesh_saturated", _point_detail(directory, str(saturated["id"])),
+                    f"saturated {label}",
+                    f"The first point where {saturated['bottleneck']} is saturated, {label}: where the bottleneck "
+                    f"sits.")
     if "accuracy_analog" in table and table["accuracy_analog"].notna().any():
-        svg = plots.save(plots.accuracy(lines, x_label, log_x), directory, "accuracy")
-        figures.figure(svg, "Digital and analog test accuracy at each point (error bars: standard deviation "
-                            "over programmings).", "accuracy")
+        _add_figure(figures, directory, "accuracy", plots.accuracy(lines, x_label, log_x),
+                    "Digital and analog test accuracy at each point (error bars: standard deviation over "
+                    "programmings).")
     _accuracy_time_figure(directory, table, axes, figures)
     return paragraphs
 
@@ -343,8 +370,8 @@ def _accuracy_time_figure(directory: Path, table: pd.DataFrame, axes: list[dict]
             label = ", ".join(f"{k}={row[k]}" for k in varying)
             curves.append((label or f"point {row['point']}", detail["accuracy"]))
     if curves:
-        svg = plots.save(plots.accuracy_time(curves), directory, "accuracy_time")
-        figures.figure(svg, "Analog accuracy against time after programming.", "accuracy_time")
+        _add_figure(figures, directory, "accuracy_time", plots.accuracy_time(curves),
+                    "Analog accuracy against time after programming.")
 
 
 def _compare_figures(directory: Path, table: pd.DataFrame, axes: list[dict], figures: Section) -> list[str]:
@@ -374,13 +401,12 @@ def _compare_figures(directory: Path, table: pd.DataFrame, axes: list[dict], fig
             text += " Analog accuracy ranks " + " > ".join(
                 f"{r['strategy']} ({r['accuracy_analog']:.1%} ± {r['accuracy_analog_std']:.1%})"
                 for _, r in ranking.iterrows()) + " (every strategy runs the same trained weights)."
-        notes = ok[ok.get("accuracy_note", pd.Series("", index=ok.index)).fillna("") != ""] \
-            if "accuracy_note" in ok else ok.iloc[0:0]
+        notes = ok[ok["accuracy_note"].fillna("") != ""] if "accuracy_note" in ok else ok.iloc[0:0]
         for _, r in notes.iterrows():
             text += f" {r['strategy']}: {r['accuracy_note']}"
         paragraphs.append(text)
-    svg = plots.save(plots.strategies(table), directory, "strategies")
-    figures.figure(svg, "Latency, throughput, energy per image and analog accuracy (error bars: spread over "
-                        "programmings) of each strategy; 'none' is one replica per layer.", "strategies")
+    _add_figure(figures, directory, "strategies", plots.strategies(table),
+                "Latency, throughput, energy per image and analog accuracy (error bars: spread over programmings) "
+                "of each strategy; 'none' is one replica per layer.")
     _accuracy_time_figure(directory, table, axes, figures)
     return paragraphs

@@ -23,6 +23,12 @@ from archsim.report.analysis import KIND_NAMES, Series, component
 
 KIND_COLOURS = {"tile": "#1f77b4", "digital": "#ff7f0e", "link": "#d62728", "buffer": "#9467bd"}
 _LINK = re.compile(r"^link\((\d+),(\d+)\)->\((-?\d+),(-?\d+)\)$")
+_TAB10 = matplotlib.colormaps["tab10"]
+
+
+def _colour(k: int) -> tuple[float, float, float, float]:
+    """The k-th line's colour (tab10, repeating after ten)."""
+    return _TAB10(k % 10)
 
 
 def save(fig: Figure, directory: Path, name: str) -> str:
@@ -64,10 +70,9 @@ def speedup(lines: list[Series], x_label: str, log_x: bool) -> Figure:
     if x_label.startswith("ideal"):
         lo, hi = max(1.0, float(np.nanmin(xs))), float(np.nanmax(xs))
         ax.plot([lo, hi], [lo, hi], "--", color="grey", lw=1, label="ideal (speedup = closed form)")
-    colours = matplotlib.colormaps["tab10"]
     for k, s in enumerate(lines):
         t = s.table
-        colour = colours(k % 10)
+        colour = _colour(k)
         if not x_label.startswith("ideal"):
             ideal = t.drop_duplicates("_x")
             ax.plot(ideal["_x"], ideal["acceleration_pipelined"], "--", color=colour, lw=1, alpha=0.7,
@@ -105,15 +110,14 @@ def accuracy(lines: list[Series], x_label: str, log_x: bool) -> Figure:
     ax = fig.add_subplot()
     if log_x:
         ax.set_xscale("log", base=2)
-    colours = matplotlib.colormaps["tab10"]
     for k, s in enumerate(lines):
         t = s.table.dropna(subset=["accuracy_analog"]).drop_duplicates("_x")
         if t.empty:
             continue
         suffix = f" ({s.label})" if len(lines) > 1 else ""
         ax.errorbar(t["_x"], t["accuracy_analog"] * 100, yerr=t["accuracy_analog_std"].fillna(0) * 100, fmt="o-",
-                    color=colours(k % 10), capsize=3, label=f"analog at {t['accuracy_at'].iloc[0]}{suffix}")
-        ax.plot(t["_x"], t["accuracy_digital"] * 100, "s--", color=colours(k % 10), alpha=0.6,
+                    color=_colour(k), capsize=3, label=f"analog at {t['accuracy_at'].iloc[0]}{suffix}")
+        ax.plot(t["_x"], t["accuracy_digital"] * 100, "s--", color=_colour(k), alpha=0.6,
                 label=f"digital{suffix}")
     ax.set_xlabel(x_label)
     ax.set_ylabel("test accuracy (%)")
@@ -133,7 +137,6 @@ def strategies(table: pd.DataFrame) -> Figure:
     panels = (("latency_s", 1e6, "latency per image (us)"), ("throughput_images_per_s", 1e-3,
               "throughput (1000 images/s)"), ("energy_per_image_j", 1e6, "energy per image (uJ)"),
               ("accuracy_analog", 100, "analog accuracy (%)"))
-    colours = matplotlib.colormaps["tab10"]
     for ax, (column, scale, label) in zip(axes.flat, panels):
         for c, chip in enumerate(chips):
             part = table[table["hardware"] == chip].set_index("strategy")
@@ -143,7 +146,7 @@ def strategies(table: pd.DataFrame) -> Figure:
                 row = part.loc[name] if name in part.index else None
                 ok = row is not None and row["status"] == "ok" and column in row and pd.notna(row[column])
                 values.append(float(row[column]) * scale if ok else np.nan)
-            bars = ax.bar(positions, np.nan_to_num(values), width * 0.95, color=colours(c % 10),
+            bars = ax.bar(positions, np.nan_to_num(values), width * 0.95, color=_colour(c),
                           label=Path(str(chip)).stem)
             if column == "accuracy_analog" and "accuracy_analog_std" in part:
                 err = [float(part.loc[n, "accuracy_analog_std"]) * scale if n in part.index
@@ -283,15 +286,14 @@ def accuracy_time(curves: list[tuple[str, dict]]) -> Figure:
     with the digital reference, for each (label, accuracy.json) given."""
     fig = _figure(7.5, 4)
     ax = fig.add_subplot()
-    colours = matplotlib.colormaps["tab10"]
     for k, (label, acc) in enumerate(curves):
         times = sorted(acc["analog"].items(), key=lambda kv: kv[1]["t_s"])
         t = np.array([max(v["t_s"], 1e-3) for _, v in times])
         mean = np.array([v["mean"] for _, v in times]) * 100
         std = np.array([v["std"] for _, v in times]) * 100
         prefix = f"{label}: " if label else ""
-        ax.errorbar(t, mean, yerr=std, fmt="o-", color=colours(k % 10), capsize=3, label=f"{prefix}analog")
-        ax.axhline(acc["digital"] * 100, ls="--", color=colours(k % 10), alpha=0.6, label=f"{prefix}digital")
+        ax.errorbar(t, mean, yerr=std, fmt="o-", color=_colour(k), capsize=3, label=f"{prefix}analog")
+        ax.axhline(acc["digital"] * 100, ls="--", color=_colour(k), alpha=0.6, label=f"{prefix}digital")
         if k == 0:   # the time labels once
             for (name, _), x, y in zip(times, t, mean):
                 ax.annotate(name, (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)

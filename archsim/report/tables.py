@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from archsim.files import replace_atomically
+
 
 def write_table(path: Path, rows: list[dict]) -> None:
     """Write rows (dicts with the same keys) as CSV, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    tmp.replace(path)
+    replace_atomically(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
 
 
 def write_results(directory: Path, rows: list[dict]) -> pd.DataFrame:
@@ -29,12 +29,8 @@ def write_results(directory: Path, rows: list[dict]) -> pd.DataFrame:
     for column in ("error", "accuracy_at", "accuracy_note"):
         if column in table:
             table[column] = table[column].fillna("").astype(str)
-    tmp = directory / "results.csv.tmp"
-    table.to_csv(tmp, index=False)
-    tmp.replace(directory / "results.csv")
-    tmp = directory / "results.parquet.tmp"
-    table.to_parquet(tmp, index=False)
-    tmp.replace(directory / "results.parquet")
+    replace_atomically(directory / "results.csv", lambda tmp: table.to_csv(tmp, index=False))
+    replace_atomically(directory / "results.parquet", lambda tmp: table.to_parquet(tmp, index=False))
     return table
 
 

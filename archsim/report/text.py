@@ -33,26 +33,39 @@ def plan_text(plan: dict) -> str:
     return "\n".join(lines)
 
 
-def run_text(summary: dict) -> str:
-    """The short human summary `archsim run` prints."""
+def summary_items(summary: dict, detail: bool = False) -> list[tuple[str, str]]:
+    """(label, text) of each figure of a run's summary.json: what `archsim run` prints, and the
+    summary table of its report. `detail` adds what the terminal leaves out: the mapping
+    strategy, and the spread of the analog accuracy over programmings with the numbers of
+    test images and programmings."""
     acc = summary.get("acceleration") or {}
     closed = acc.get("closed_form", {})
     m = summary.get("mapping", {})
-    lines = [f"{summary['workload']} on {summary['hardware']}: {summary['images']} images, "
-             f"{summary['fidelity']} timing, seed {summary['seed']}",
-             f"  latency        {summary['latency_cycles']:,} cycles = {format_quantity(summary['latency_s'], TIME)} per image",
-             f"  throughput     {summary['throughput_images_per_s']:,.0f} images/s",
-             f"  acceleration   {acc.get('pipelined', 1):.2f}x throughput, {acc.get('sequential', 1):.2f}x latency "
-             f"(closed form {closed.get('pipelined', 1):.2f}x pipelined, {closed.get('sequential', 1):.2f}x "
-             f"sequential) against one replica per layer",
-             f"  energy         {format_quantity(summary['energy_per_image_j'], ENERGY)} per image, "
-             f"{summary['tops_per_w']:.3g} TOPS/W",
-             f"  tiles          {m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used",
-             f"  bottleneck     {summary['bottleneck']} ({summary['bottleneck_kind']}"
-             + (f", layer {summary['bottleneck_layer']}" if summary.get("bottleneck_layer") else "")
-             + f", {summary['bottleneck_utilisation']:.0%} busy)"]
+    layer = f", layer {summary['bottleneck_layer']}" if summary.get("bottleneck_layer") else ""
+    items = [("latency", f"{summary['latency_cycles']:,} cycles = {format_quantity(summary['latency_s'], TIME)} "
+                         f"per image"),
+             ("throughput", f"{summary['throughput_images_per_s']:,.0f} images/s"),
+             ("acceleration", f"{acc.get('pipelined', 1):.2f}x throughput, {acc.get('sequential', 1):.2f}x latency "
+                              f"(closed form {closed.get('pipelined', 1):.2f}x pipelined, "
+                              f"{closed.get('sequential', 1):.2f}x sequential) against one replica per layer"),
+             ("energy", f"{format_quantity(summary['energy_per_image_j'], ENERGY)} per image, "
+                        f"{summary['tops_per_w']:.3g} TOPS/W"),
+             ("tiles", f"{m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used"
+                       + (f", strategy {m.get('strategy', '?')}" if detail else "")),
+             ("bottleneck", f"{summary['bottleneck']} ({summary['bottleneck_kind']}{layer}, "
+                            f"{summary['bottleneck_utilisation']:.0%} busy)")]
     if "accuracy" in summary:
         a = summary["accuracy"]
-        lines.append(f"  accuracy       {a['digital']:.2%} digital, "
-                     + ", ".join(f"{v['mean']:.2%} analog at {k}" for k, v in a["analog"].items()))
-    return "\n".join(lines)
+        analog = ", ".join(f"{v['mean']:.2%}" + (f" ± {v['std']:.2%}" if detail else "") + f" analog at {k}"
+                           for k, v in a["analog"].items())
+        items.append(("accuracy", f"{a['digital']:.2%} digital, {analog}"
+                                  + (f" ({a['images']} test images, {a['programming_repeats']} programmings)"
+                                     if detail else "")))
+    return items
+
+
+def run_text(summary: dict) -> str:
+    """The short human summary `archsim run` prints."""
+    head = (f"{summary['workload']} on {summary['hardware']}: {summary['images']} images, "
+            f"{summary['fidelity']} timing, seed {summary['seed']}")
+    return "\n".join([head, *(f"  {label:<15}{text}" for label, text in summary_items(summary))])

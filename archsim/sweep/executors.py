@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Sequence
 
 from archsim.errors import ArchsimError, SweepError
 from archsim.sweep.points import Point
-from archsim.sweep.store import PointStore
+from archsim.sweep.store import FINISHED, PointStore
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,17 @@ def guarded(fn: PointFunction, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Progress:
-    """A tqdm bar on a terminal; silent otherwise."""
+    """How many of the points are finished and saved (those kept by --resume included), and
+    a tqdm bar on a terminal (silent otherwise)."""
 
     def __init__(self, total: int, done: int, enabled: bool, desc: str):
+        self.total, self.done = total, done
         self.bar = None
-        if enabled and sys.stderr.isatty():
+        if enabled:
             from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=done, desc=desc, unit="point", file=sys.stderr, leave=True)
+            bar = tqdm(total=total, initial=done, desc=desc, unit="point", file=sys.stderr, leave=True,
+                       disable=None)   # None: no bar unless stderr is a terminal
+            self.bar = None if bar.disable else bar
 
     def update(self, point: Point, outcome: dict[str, Any]) -> None:
         if self.bar is not None:
@@ -88,9 +93,9 @@ class _Progress:
             self.bar.close()
 
 
-def _lost(kind: str, in_flight: Sequence[Point], done: int, total: int, reason: str) -> SweepError:
+def _lost(kind: str, in_flight: Sequence[Point], tracker: _Progress, reason: str) -> SweepError:
     names = "; ".join(f"point {p.index} [{p.id}] ({p.label()})" for p in in_flight) or "none"
-    return SweepError(f"sweep {kind}: {reason}; {done} of {total} points are finished and saved; "
+    return SweepError(f"sweep {kind}: {reason}; {tracker.done} of {tracker.total} points are finished and saved; "
                       f"lost (in flight): {names}. Run the same command with --resume to finish it.",
                       exit_code=130 if kind == "interrupted" else 1)
 
@@ -115,42 +120,40 @@ def run_points(fn: PointFunction, points: Sequence[Point], store: PointStore, *,
         store.clear(points)
         todo = list(points)
     counts = {"total": len(points), "skipped": len(points) - len(todo), "run": len(todo)}
-    bar = _Progress(len(points), counts["skipped"], progress, desc)
+    tracker = _Progress(len(points), counts["skipped"], progress, desc)
     try:
         if todo:
             runner = {"serial": _serial, "pool": _pool, "dask": _dask}[executor]
-            runner(fn, todo, store, bar, counts, workers=workers, scheduler=scheduler)
+            runner(fn, todo, store, tracker, workers=workers, scheduler=scheduler)
     finally:
-        bar.close()
+        tracker.close()
     return counts
 
 
-def _finish(point: Point, outcome: dict[str, Any], store: PointStore, bar: _Progress) -> None:
+def _finish(point: Point, outcome: dict[str, Any], store: PointStore, tracker: _Progress) -> None:
     try:
+        if outcome["status"] in FINISHED:   # counted first: a Ctrl-C from here on still saves it
+            tracker.done += 1
         store.write(point, outcome)
     except KeyboardInterrupt:
         store.write(point, outcome)   # Ctrl-C while saving a computed point: it is saved all the same
         raise
-    bar.update(point, outcome)
+    tracker.update(point, outcome)
 
 
-def _done(store: PointStore, todo, counts) -> int:
-    return counts["skipped"] + sum(store.finished(p.id) for p in todo)
-
-
-def _serial(fn, todo, store, bar, counts, **_):
+def _serial(fn, todo, store, tracker, **_):
     for point in todo:
         try:
             outcome = guarded(fn, point.payload())
         except KeyboardInterrupt:
-            raise _lost("interrupted", [point], _done(store, todo, counts), counts["total"], "Ctrl-C") from None
+            raise _lost("interrupted", [point], tracker, "Ctrl-C") from None
         try:
-            _finish(point, outcome, store, bar)
+            _finish(point, outcome, store, tracker)
         except KeyboardInterrupt:
-            raise _lost("interrupted", [], _done(store, todo, counts), counts["total"], "Ctrl-C") from None
+            raise _lost("interrupted", [], tracker, "Ctrl-C") from None
 
 
-def _pool(fn, todo, store, bar, counts, *, workers, **_):
+def _pool(fn, todo, store, tracker, *, workers, **_):
     """At most `workers` points are submitted at a time, so the points in flight are exactly
     the submitted ones (what Ctrl-C or a dead worker loses, and the error names)."""
     import multiprocessing
@@ -173,15 +176,14 @@ def _pool(fn, todo, store, bar, counts, *, workers, **_):
                 except Exception as exc:  # BrokenProcessPool: a worker died (killed, out of memory)
                     broken.append((point, exc))
                     continue
-                _finish(point, outcome, store, bar)
+                _finish(point, outcome, store, tracker)
             if broken:
                 lost = sorted([p for p, _ in broken] + list(in_flight.values()), key=lambda p: p.index)
                 in_flight = {}
-                raise _lost("stopped", lost, _done(store, todo, counts), counts["total"],
+                raise _lost("stopped", lost, tracker,
                             f"a worker process died ({type(broken[0][1]).__name__}: {broken[0][1]})")
     except KeyboardInterrupt:
-        raise _lost("interrupted", sorted(in_flight.values(), key=lambda p: p.index), _done(store, todo, counts),
-                    counts["total"], "Ctrl-C") from None
+        raise _lost("interrupted", sorted(in_flight.values(), key=lambda p: p.index), tracker, "Ctrl-C") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         for process in list((getattr(pool, "_processes", None) or {}).values()):
@@ -189,57 +191,75 @@ def _pool(fn, todo, store, bar, counts, *, workers, **_):
                 process.terminate()
 
 
-def _dask(fn, todo, store, bar, counts, *, workers, scheduler, **_):
+def _need_distributed() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
         raise ArchsimError("--executor dask needs dask distributed: pip install 'archsim[dask]'") from None
+
+
+@contextmanager
+def _quiet_distributed() -> Iterator[None]:
     quiet = logging.getLogger("distributed")   # its INFO chatter would drown the sweep's output
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        _dask_run(fn, todo, store, bar, counts, workers, scheduler)
+        yield
     finally:
         quiet.setLevel(level)
 
 
-def _dask_run(fn, todo, store, bar, counts, workers, scheduler):
-    from distributed import Client, LocalCluster, as_completed
-    cluster = None
-    if scheduler is None:
+@contextmanager
+def local_cluster(workers: int | None = None) -> Iterator[Any]:
+    """A dask LocalCluster on loopback, closed on exit: `workers` single-threaded worker
+    processes (default the CPU count), each with one numba and one BLAS thread; the
+    distributed logger says only errors meanwhile."""
+    _need_distributed()
+    from distributed import LocalCluster
+    with _quiet_distributed():
         cluster = LocalCluster(n_workers=max(1, workers or os.cpu_count() or 1), threads_per_worker=1,
                                processes=True, host="127.0.0.1", dashboard_address=None,
                                scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR,
                                env={name: "1" for name in THREAD_VARIABLES})
-    try:
         try:
-            client = Client(cluster if cluster is not None else scheduler, timeout="30s")
-        except OSError as exc:
-            raise ArchsimError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
-        futures = {}
-        try:
-            client.run(limit_threads)
-            futures = {client.submit(guarded, fn, p.payload(), key=f"archsim-point-{p.id}", pure=False): p
-                       for p in todo}
-            for future in as_completed(list(futures)):
-                point = futures.pop(future)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # KilledWorker and the like
-                    lost = [point] + _dask_in_flight(client, futures)
-                    raise _lost("stopped", sorted(lost, key=lambda p: p.index), _done(store, todo, counts),
-                                counts["total"], f"the dask cluster lost it ({type(exc).__name__}: {exc})") from None
-                _finish(point, outcome, store, bar)
-        except KeyboardInterrupt:
-            raise _lost("interrupted", _dask_in_flight(client, futures), _done(store, todo, counts), counts["total"],
-                        "Ctrl-C") from None
+            yield cluster
         finally:
-            if futures:
-                client.cancel(list(futures))
-            client.close()
-    finally:
-        if cluster is not None:
             cluster.close()
+
+
+def _dask(fn, todo, store, tracker, *, workers, scheduler, **_):
+    _need_distributed()
+    with _quiet_distributed(), (local_cluster(workers) if scheduler is None else nullcontext(scheduler)) as cluster:
+        _dask_run(fn, todo, store, tracker, cluster, scheduler)
+
+
+def _dask_run(fn, todo, store, tracker, cluster, scheduler):
+    """`cluster`: a LocalCluster, or the address of the scheduler."""
+    from distributed import Client, as_completed
+    try:
+        client = Client(cluster, timeout="30s")
+    except OSError as exc:
+        raise ArchsimError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+    futures = {}
+    try:
+        client.run(limit_threads)
+        futures = {client.submit(guarded, fn, p.payload(), key=f"archsim-point-{p.id}", pure=False): p
+                   for p in todo}
+        for future in as_completed(list(futures)):
+            point = futures.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # KilledWorker and the like
+                lost = [point] + _dask_in_flight(client, futures)
+                raise _lost("stopped", sorted(lost, key=lambda p: p.index), tracker,
+                            f"the dask cluster lost it ({type(exc).__name__}: {exc})") from None
+            _finish(point, outcome, store, tracker)
+    except KeyboardInterrupt:
+        raise _lost("interrupted", _dask_in_flight(client, futures), tracker, "Ctrl-C") from None
+    finally:
+        if futures:
+            client.cancel(list(futures))
+        client.close()
 
 
 def _dask_in_flight(client, futures: dict) -> list[Point]:

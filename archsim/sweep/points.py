@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from archsim.errors import SpecError
@@ -30,7 +30,8 @@ class Axis:
     values: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "values": list(self.values)}
+        """The fields by name (tuples stay tuples: JSON writes them as lists)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,8 @@ class Point:
         return ", ".join(f"{k}={v}" for k, v in self.params.items()) or "(no parameters)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "id": self.id, "params": dict(self.params), "workload": self.workload,
-                "hardware": self.hardware, "settings": self.settings, "sets": list(self.sets),
-                "accuracy": self.accuracy}
+        """The fields by name (tuples stay tuples: JSON writes them as lists)."""
+        return asdict(self)
 
 
 def split_values(text: str) -> list[str]:

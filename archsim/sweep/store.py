@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from archsim.files import replace_atomically
 from archsim.sweep.points import Point
 
 FINISHED = ("ok", "failed")   # 'error' (an unexpected exception) is retried by --resume
@@ -44,10 +45,8 @@ class PointStore:
         """Save one point's outcome ({'status', 'error', 'row', 'detail', ...}) atomically."""
         self.directory.mkdir(parents=True, exist_ok=True)
         record = {"point": point.to_dict(), **outcome}
-        target = self.path(point.id)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
-        tmp.replace(target)
+        text = json.dumps(record, indent=1, sort_keys=False) + "\n"
+        replace_atomically(self.path(point.id), lambda tmp: tmp.write_text(text))
 
     def read(self, point_id: str) -> dict[str, Any] | None:
         path = self.path(point_id)

@@ -17,12 +17,17 @@ window.addEventListener('load', () => {
   const figures = [...document.querySelectorAll('figure svg')];
   const small = figures.filter(s => { const b = s.getBoundingClientRect(); return b.width < 200 || b.height < 150; });
   const images = [...document.images];
+  // what the page would load besides itself: any src, stylesheet, object or SVG image/use not inline
+  const loads = [...document.querySelectorAll('[src], link[href], object[data], svg image, svg use')].map(e =>
+    e.getAttribute('src') || e.getAttribute('href') || e.getAttribute('xlink:href') || e.getAttribute('data') || '');
+  const external = [...new Set([...performance.getEntriesByType('resource').map(r => r.name),
+                                ...loads.filter(u => !u.startsWith('data:') && !u.startsWith('#'))])];
   const texts = [...document.querySelectorAll('figure svg text')].filter(t => t.getBBox().width > 0);
   const out = document.createElement('pre');
   out.id = 'archsim-check';
   out.textContent = JSON.stringify({
     figures: figures.length, small: small.length, svg_texts: texts.length,
-    images: images.length, broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).length,
+    images: images.length, external: external,
     tables: document.querySelectorAll('table').length,
     overflow: document.documentElement.scrollWidth > window.innerWidth + 1,
     headings: [...document.querySelectorAll('h2')].map(h => h.textContent)});
@@ -60,13 +65,14 @@ def screenshot(page: Path, tmp_path: Path, name: str):
 def test_run_report_renders(run_dir, tmp_path):
     check = rendered(run_dir / "index.html", tmp_path)
     assert check["figures"] == 3 and check["small"] == 0 and check["svg_texts"] > 30
-    assert check["broken"] == 0 and check["tables"] >= 3 and not check["overflow"]
+    assert check["images"] == 0 and check["external"] == [] and check["tables"] >= 3 and not check["overflow"]
     assert check["headings"] == ["Summary", "Figures", "Layers", "Mapping", "Specs used"]
 
 
 def test_sweep_report_renders_and_is_not_blank(sweep_dir, tmp_path):
     check = rendered(sweep_dir / "index.html", tmp_path)
-    assert check["figures"] == 4 and check["small"] == 0 and check["broken"] == 0 and not check["overflow"]
+    assert check["figures"] == 4 and check["small"] == 0 and not check["overflow"]
+    assert check["images"] == 0 and check["external"] == []   # self-contained: figures inline, nothing fetched
     assert check["headings"] == ["Findings", "Figures", "Results", "Specs used"]
     pixels = screenshot(sweep_dir / "index.html", tmp_path, "sweep")
     assert pixels.shape[:2] == (2400, 1200)
