@@ -50,7 +50,6 @@ from __future__ import annotations
 import numpy as np
 
 from archsim.devices.models import device_model
-from archsim.devices.pcm import prog_sigma
 from archsim.devices.representations import Encoding, hic_coefficients
 from archsim.devices.tile import ProgrammedTile
 from archsim.devices.training.common import (as_matrix, check_pairs, gradient, new_seed,
@@ -227,12 +226,12 @@ def _targets(big: np.ndarray, ml: np.ndarray, n: int, m1: int) -> np.ndarray:
 
 
 def _program(u: np.ndarray, device: Device, rng: np.random.Generator) -> np.ndarray:
-    """Conductances (S) programmed at targets u: PCM programming noise (models.md section
-    4, scaled by ``prog_noise_scale``), g = max(g_target + sigma_prog N(0, 1), 0); other
-    devices exactly."""
+    """Conductances (S) programmed at targets u with the device model's programming noise
+    (`prog_sigma`: PCM as models.md section 4, RRAM its own, ideal none),
+    g = max(g_target + sigma N(0, 1), 0); no draw where the device is noise-free."""
     model = device_model(device)
     g = model.g_min + u * (model.g_max - model.g_min)
-    if isinstance(device, PCMDevice) and device.prog_noise_scale > 0:
-        sigma = device.prog_noise_scale * prog_sigma(u, device.g_max)
+    sigma = model.prog_sigma(g)
+    if sigma.any():
         g = np.maximum(g + sigma * rng.standard_normal(u.shape), 0.0)
     return g
