@@ -63,15 +63,15 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
         if read_sigma.shape != slices.weights.shape:
             raise ValueError(f"read_sigma must have the shape of the slice weights "
                              f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
-    y = np.zeros((x.shape[0], slices.weights.shape[2]), dtype=np.float64)
+    parts = []
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
     for p in range(n_slices):
         yp, pp = BACKENDS[backend](x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
                                    read_sigma=None if read_sigma is None else read_sigma[p], **args)
-        y += slices.coeff[p] * yp
+        parts.append(yp)
         passes = passes + pp if sequential else np.maximum(passes, pp)
-    return (y * slices.out_scale).astype(np.float32), passes
+    return _combine(parts, slices.coeff, slices.out_scale), passes
 
 
 def tile_mvm_transposed(slices: AnalogSlices, d: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
@@ -80,13 +80,30 @@ def tile_mvm_transposed(slices: AnalogSlices, d: np.ndarray, tiles: Tiles, *, se
     the columns are driven, the rows converted, with the same periphery as `tile_mvm`.
     The per-column output scale multiplies d digitally before the DACs (d @ (W diag s).T =
     (d s) @ W.T); returns (x, passes) like `tile_mvm`."""
-    d = np.ascontiguousarray(d * slices.out_scale, dtype=np.float32)
+    d = np.ascontiguousarray(d if _unit(slices.out_scale) else d * slices.out_scale, dtype=np.float32)
     args = periphery(tiles)
     n_slices = len(slices.coeff)
-    x = np.zeros((d.shape[0], slices.weights.shape[1]), dtype=np.float64)
+    parts = []
     passes = np.zeros(d.shape[0], dtype=np.int32)
     for p in range(n_slices):
         xp, pp = TRANSPOSED[backend](d, slices.weights[p], seed=seed, counter=counter * n_slices + p, **args)
-        x += slices.coeff[p] * xp
+        parts.append(xp)
         passes = np.maximum(passes, pp)
-    return x.astype(np.float32), passes
+    return _combine(parts, slices.coeff, None), passes
+
+
+def _unit(scale: np.ndarray | None) -> bool:
+    return scale is None or bool(np.all(scale == 1))
+
+
+def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray | None) -> np.ndarray:
+    """out_scale * sum_p coeff_p parts_p, summed in float64 (from 0) and rounded once to
+    float32. One part of coefficient 1 and unit scale is that result exactly as ``part + 0``
+    (adding 0 only turns -0.0 into +0.0), with no float64 temporaries: the in-situ rpu and
+    mixed-precision tiles, whose large transposed outputs made them costly."""
+    if len(parts) == 1 and coeff[0] == 1 and _unit(out_scale):
+        return parts[0] + np.float32(0.0)
+    y = np.zeros(parts[0].shape, dtype=np.float64)
+    for c, part in zip(coeff, parts):
+        y += c * part
+    return (y if out_scale is None else y * out_scale).astype(np.float32)
