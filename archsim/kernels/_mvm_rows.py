@@ -134,15 +134,13 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
 
 @jit
 def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, read, slices, key, rbase, xnorm, y, passes, sat,
-                 acc, tbuf, zo, zw, zr):
+                 out_noise, w_noise, read, slices, key, xnorm, y, passes, sat, acc, tbuf, z):
     """Noise, ADC, slice recombination and rescale of rows[lo:hi].
 
     Reads the analog products ys[s * n + i, :] (s = slice, n = len(rows)) and,
     when ``read``, the read-noise variances vs[s * n + i, :] (same layout);
     writes y[rows[i], :], passes[rows[i]] and sat[i] (any output saturated in
-    any slice). ``rbase`` is the index of the first read-noise sample. acc,
-    tbuf, zo, zw, zr (n_out each) are work arrays.
+    any slice). acc, tbuf, z (n_out each) are work arrays.
     """
     n = rows.shape[0]
     batch, n_out = y.shape
@@ -164,22 +162,21 @@ def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, 
         for s in range(slices):
             row = s * n + i
             q = p * slices + s
-            # t = ((y + read noise) + weight noise) + output noise, in float32
-            for c in range(n_out):
-                tbuf[c] = ys[row, c]
+            # one Gaussian of the summed variance of the read, weight and output noise
+            sw = np.float32(w_noise * xnorm[s, i]) if w_noise > 0.0 else np.float32(0.0)
+            s2 = sw * sw + on * on  # xnorm is only written when w_noise > 0
             if read:
-                fill_normals_range(key, rbase + (q * batch + b) * n_out, zr, 0, n_out)
+                fill_normals_range(key, (q * batch + b) * n_out, z, 0, n_out)
                 for c in range(n_out):
-                    tbuf[c] = tbuf[c] + np.float32(np.sqrt(vs[row, c])) * zr[c]
-            if w_noise > 0.0:
-                fill_normals_range(key, ((q * batch + b) * 2 + 1) * n_out, zw, 0, n_out)
-                sw = np.float32(w_noise * xnorm[s, i])
+                    tbuf[c] = ys[row, c] + np.sqrt(vs[row, c] + s2) * z[c]
+            elif s2 > 0.0:
+                fill_normals_range(key, (q * batch + b) * n_out, z, 0, n_out)
+                sd = np.sqrt(s2)
                 for c in range(n_out):
-                    tbuf[c] = tbuf[c] + sw * zw[c]
-            if out_noise > 0.0:
-                fill_normals_range(key, ((q * batch + b) * 2) * n_out, zo, 0, n_out)
+                    tbuf[c] = ys[row, c] + sd * z[c]
+            else:
                 for c in range(n_out):
-                    tbuf[c] = tbuf[c] + on * zo[c]
+                    tbuf[c] = ys[row, c]
             coef = _slice_geometry(dac_bits, dac_range, slices, s)[3]
             if slices == 1:  # common case: convert and rescale straight into y
                 if adc_bits > 0:
@@ -324,10 +321,9 @@ def _matvec(xs, s, i, w, trans, square, ys, yrow, lanes):
 
 @jit
 def _work_buffers(n_out):
-    """acc, tbuf, zo, zw, zr for _finish_rows (one allocation)."""
-    ws = np.empty(5 * n_out, dtype=np.float32)
-    return (ws[:n_out], ws[n_out:2 * n_out], ws[2 * n_out:3 * n_out], ws[3 * n_out:4 * n_out],
-            ws[4 * n_out:])
+    """acc, tbuf, z for _finish_rows (one allocation)."""
+    ws = np.empty(3 * n_out, dtype=np.float32)
+    return ws[:n_out], ws[n_out:2 * n_out], ws[2 * n_out:]
 
 
 @jit

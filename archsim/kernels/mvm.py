@@ -35,21 +35,26 @@ input vector ``x`` (a row of the batch of ``B``):
    ``_FUSED_MAX_BATCH`` vectors, a fused numba loop for smaller ones (rows
    of W accumulated in order; a fixed 64-lane order for the transposed
    product). The paths may differ in float32 summation order only.
-5. Noise, added in this order in float32 (``z_r``, ``z_w``, ``z_o`` exact
-   N(0, 1) samples, one per output and pass):
+5. Noise: three independent zero-mean Gaussian sources, drawn as one exact
+   Gaussian of their summed variance (a sum of independent Gaussians is
+   Gaussian, so this is the same distribution for a third of the random
+   numbers). Per output ``j`` and pass, in float32:
 
    a. optional per-device read noise (``read_sigma`` given): every device's
       conductance gets an independent N(0, sigma_ij**2) perturbation in every
-      analog pass, so output ``j`` gets exactly Gaussian noise of variance
-      ``v_j = sum_i x''_i**2 * sigma_ij**2``, computed in float32 as ``v =
-      (x''**2) @ (sigma**2)`` (squares rounded to float32; BLAS on the batched
-      path, the fused loop's order on small batches): ``y = y +
-      float32(sqrt(v)) * z_r``;
-   b. optional output-referred weight noise (aihwkit's approximation):
-      ``y = y + float32(w_noise * ||x''||_2) * z_w``, the norm computed in
-      float64 from the integer codes, ``sqrt(sum digit_s**2) * step_s``
-      (sequential ``sqrt(sum x''**2)`` for an ideal DAC);
-   c. output noise ``y = y + float32(out_noise) * z_o``.
+      analog pass, so output ``j`` gets variance ``v_j = sum_i x''_i**2 *
+      sigma_ij**2``, computed in float32 as ``v = (x''**2) @ (sigma**2)``
+      (squares rounded to float32; BLAS on the batched path, the fused loop's
+      order on small batches);
+   b. optional output-referred weight noise (aihwkit's approximation) of
+      standard deviation ``s_w = float32(w_noise * ||x''||_2)``, the norm
+      computed in float64 from the integer codes, ``sqrt(sum digit_s**2) *
+      step_s`` (sequential ``sqrt(sum x''**2)`` for an ideal DAC);
+   c. output noise of standard deviation ``s_o = float32(out_noise)``.
+
+   With ``s2 = s_w * s_w + s_o * s_o``: ``y = y + sqrt(v_j + s2) * z`` with
+   read noise, else ``y = y + sqrt(s2) * z`` when ``s2 > 0`` (``z`` one
+   exact N(0, 1) sample per output and pass); no noise at all leaves ``y``.
 6. ADC: the vector saturated if any ``|y| >= adc_range`` (noisy value, before
    clipping). With ``adc_bits = n > 0`` the output is
    ``clip(rint(y * g_out), -H, H) * d_out``, ``H = 2**(n-1) - 1``, ``d_out =
@@ -65,13 +70,9 @@ input vector ``x`` (a row of the batch of ``B``):
 
 Randomness: one stream ``(seed, counter)`` of
 :func:`archsim.kernels.gaussian.standard_normal`. With ``Q = max_passes * S``
-analog passes at most per row, the noise of pass ``q = iteration * S + s`` of
-row ``b`` (of ``B``), output ``c`` (of ``C``) is sample
-
-* ``((q * B + b) * 2 + kind) * C + c`` for the output noise (``kind = 0``)
-  and the weight noise (``kind = 1``),
-* ``2 * Q * B * C + (q * B + b) * C + c`` for the read noise (its own block
-  after the first two; ``read_sigma = None`` leaves the others unchanged),
+analog passes at most per row, the noise ``z`` of pass ``q = iteration * S +
+s`` of row ``b`` (of ``B``), output ``c`` (of ``C``) is sample
+``(q * B + b) * C + c``,
 
 so results are identical for any numba thread count and on either path, up
 to float32 summation order of the analog products.
@@ -126,13 +127,12 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     batch, n_in = x.shape
     n_out = y.shape[1]
     key = stream_key(np.uint64(seed), np.uint64(counter))
-    rbase = 2 * max_passes * slices * batch * n_out
     # One float32 workspace carved into views (allocations dominate the
     # overhead of a single small MVM).
     n_xs = slices * batch * n_in
     n_ys = slices * batch * n_out
     k = 2 if read else 1
-    ws = np.empty(k * (n_xs + n_ys) + batch + 64 + 5 * n_out, dtype=np.float32)
+    ws = np.empty(k * (n_xs + n_ys) + batch + 64 + 3 * n_out, dtype=np.float32)
     xs = ws[:n_xs].reshape((slices, batch, n_in))
     ys = ws[n_xs:n_xs + n_ys].reshape((slices * batch, n_out))
     o = n_xs + n_ys
@@ -147,9 +147,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     o += batch + 64
     acc = ws[o:o + n_out]
     tbuf = ws[o + n_out:o + 2 * n_out]
-    zo = ws[o + 2 * n_out:o + 3 * n_out]
-    zw = ws[o + 3 * n_out:o + 4 * n_out]
-    zr = ws[o + 4 * n_out:o + 5 * n_out]
+    z = ws[o + 2 * n_out:o + 3 * n_out]
     xnorm = np.empty((slices, batch), dtype=np.float64)
     rows = np.arange(batch)
     sat = np.empty(batch, dtype=np.bool_)
@@ -164,8 +162,8 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
                     if read_sigma is not None:
                         _matvec(xsq, s, b, read_sigma, trans, True, vs, s * batch + b, lanes)
             _finish_rows(ys, vs, rows, b, b + 1, p, alpha, dac_bits, dac_range, adc_bits,
-                         adc_range, out_noise, w_noise, read, slices, key, rbase, xnorm, y,
-                         passes, sat, acc, tbuf, zo, zw, zr)
+                         adc_range, out_noise, w_noise, read, slices, key, xnorm, y,
+                         passes, sat, acc, tbuf, z)
             if not sat[b]:
                 break
     return 0
@@ -179,15 +177,15 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
 # chunks of rows over the threads; each chunk runs the serial worker.
 @pjit
 def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
-                  w_noise, read, slices, seed, counter, rbase, xnorm, y, passes, sat):
+                  w_noise, read, slices, seed, counter, xnorm, y, passes, sat):
     n = rows.shape[0]
     key = stream_key(np.uint64(seed), np.uint64(counter))
     nchunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
     for ch in prange(nchunks):
-        acc, tbuf, zo, zw, zr = _work_buffers(y.shape[1])
+        acc, tbuf, z = _work_buffers(y.shape[1])
         _finish_rows(ys, vs, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
                      dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, read,
-                     slices, key, rbase, xnorm, y, passes, sat, acc, tbuf, zo, zw, zr)
+                     slices, key, xnorm, y, passes, sat, acc, tbuf, z)
 
 
 def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
@@ -201,7 +199,6 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
         if not _square_sigma(read_sigma, sig2):
             raise sigma_error(read_sigma)
         sm = sig2.T if trans else sig2
-    rbase = 2 * max_passes * slices * batch * n_out
     alpha = np.empty(batch, dtype=np.float32)
     passes = np.empty(batch, dtype=np.int32)
     rows = np.arange(batch, dtype=np.int64)
@@ -219,7 +216,7 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
             y = ys if slices == 1 else np.empty((batch, n_out), dtype=np.float32)
         sat = np.empty(n, dtype=np.bool_)
         _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                      out_noise, w_noise, read, slices, seed, counter, rbase, xnorm, y, passes,
+                      out_noise, w_noise, read, slices, seed, counter, xnorm, y, passes,
                       sat)
         if p + 1 == max_passes or not sat.any():
             break

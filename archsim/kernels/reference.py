@@ -89,12 +89,10 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
     batch, n_out = x.shape[0], w.shape[1]
     slices = input_slices
     n_pass = max_passes * slices  # Q: most analog passes of one row
-    n_z = n_pass * batch * 2 * n_out  # output and weight noise, then read noise
-    z_all = standard_normal(seed, counter, n_z + (0 if read_sigma is None else n_z // 2))
-    z = z_all[:n_z].reshape(n_pass, batch, 2, n_out)
+    z = standard_normal(seed, counter, n_pass * batch * n_out).reshape(n_pass, batch, n_out)
     if read_sigma is not None:
-        z_read = z_all[n_z:].reshape(n_pass, batch, n_out)
         sigma2 = np.asarray(read_sigma, dtype=F32) ** 2  # float32 squares
+    s_o = F32(out_noise)
     y = np.zeros((batch, n_out), dtype=F32)
     passes = np.zeros(batch, dtype=np.int32)
     for b in range(batch):
@@ -117,13 +115,14 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             for s in range(slices):
                 q = p * slices + s
                 t = inputs[s] @ w
+                # read, weight and output noise: one Gaussian of the summed variance
+                s_w = F32(w_noise * norms[s]) if w_noise > 0 else F32(0.0)
+                s2 = s_w * s_w + s_o * s_o
                 if read_sigma is not None:  # exact per-pass Gaussian of the device reads
                     var = (inputs[s] * inputs[s]) @ sigma2
-                    t = t + np.sqrt(var) * z_read[q, b]
-                if w_noise > 0:
-                    t = t + F32(w_noise * norms[s]) * z[q, b, 1]
-                if out_noise > 0:
-                    t = t + F32(out_noise) * z[q, b, 0]
+                    t = t + np.sqrt(var + s2) * z[q, b]
+                elif s2 > 0:
+                    t = t + np.sqrt(s2) * z[q, b]
                 saturated |= bool(np.any(np.abs(t) >= F32(adc_range)))
                 v = slice_geometry(dac_bits, dac_range, slices, s)[3] * adc(t, adc_bits, adc_range)
                 acc = v if s == 0 else acc + v
