@@ -98,11 +98,17 @@ def _unit(scale: np.ndarray | None) -> bool:
 
 def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray | None) -> np.ndarray:
     """out_scale * sum_p coeff_p parts_p, summed in float64 (from 0) and rounded once to
-    float32. One part of coefficient 1 and unit scale is that result exactly as ``part + 0``
-    (adding 0 only turns -0.0 into +0.0), with no float64 temporaries: the in-situ rpu and
-    mixed-precision tiles, whose large transposed outputs made them costly."""
-    if len(parts) == 1 and coeff[0] == 1 and _unit(out_scale):
-        return parts[0] + np.float32(0.0)
+    float32. One part of coefficient 1 takes a shortcut to that result bit for bit (adding 0
+    only turns -0.0 into +0.0): with unit scale ``part + 0`` and no float64 temporaries (the
+    in-situ rpu and mixed-precision tiles, whose large transposed outputs made them costly),
+    else one float64 copy scaled in place (plain PCM tiles in inference)."""
+    if len(parts) == 1 and coeff[0] == 1:
+        if _unit(out_scale):
+            return parts[0] + np.float32(0.0)
+        y = parts[0].astype(np.float64)
+        y += 0.0  # as the sum from 0: -0.0 becomes +0.0
+        y *= out_scale
+        return y.astype(np.float32)
     y = np.zeros(parts[0].shape, dtype=np.float64)
     for c, part in zip(coeff, parts):
         y += c * part

@@ -265,15 +265,17 @@ def test_transposed_tile_mvm_is_the_backward_of_the_forward():
 
 
 def test_slice_combination_shortcut_is_the_float64_sum_bit_for_bit():
-    """One slice of coefficient 1 and unit scale (in-situ tiles) skips the float64 sum but
-    must equal it exactly, signed zeros included; other cases take the sum itself."""
+    """One slice of coefficient 1 (in-situ tiles with unit scale, inference tiles with a
+    column scale) skips the float64 sum but must equal it exactly, signed zeros included;
+    other cases take the sum itself."""
     from archsim.devices.mvm import _combine
     rng = np.random.default_rng(0)
     y = rng.standard_normal((40, 6)).astype(np.float32)
     y[0, :3] = -0.0
     second = rng.standard_normal((40, 6)).astype(np.float32)
     cases = [([y], np.ones(1), np.ones(6)), ([y], np.ones(1), None), ([y], np.array([0.5]), np.full(6, 2.0)),
-             ([y], np.ones(1), rng.uniform(0.5, 2, 6)), ([y, second], np.array([0.75, 0.25]), rng.uniform(0.5, 2, 6))]
+             ([y], np.ones(1), rng.uniform(0.5, 2, 6)), ([y], np.ones(1), np.float32(rng.uniform(0.5, 2, 6))),
+             ([y, second], np.array([0.75, 0.25]), rng.uniform(0.5, 2, 6))]
     for parts, coeff, scale in cases:
         total = np.zeros(y.shape)
         for c, part in zip(coeff, parts):
