@@ -2,6 +2,9 @@
 
 Each repetition measures, back to back:
 - a bare simpy `yield env.timeout(1)` loop: events per second;
+- simpy's own ceiling for components that talk to each other: a producer process
+  (`timeout(1)`, then `put`) handing items to a consumer process (`get`) through a
+  `simpy.Store`, no model code, events counted by a step loop like the engine's runner;
 - the engine (exact fidelity, no trace, no single-replica baseline run, one image) on
   ResNet-32 (replicas auto on rpu) and on the RAPA ConvNet with 1024 replicas of its
   first layer (rpu): simpy events per second of the simulation loop, and wall time of
@@ -15,6 +18,7 @@ less from other jobs. For reference it also times ResNet-32 with the baseline ru
 The last line is machine-readable:
     engine_over_simpy=<median over repetitions of min(resnet32, rapa1024) engine events/s
     over bare simpy events/s> resnet32_s=<median wall s> rapa1024_s=<median wall s>
+    handoff_over_simpy=<median of the Store handoff's events/s over bare simpy events/s>
 """
 
 from __future__ import annotations
@@ -45,6 +49,30 @@ def bare_simpy(n: int = 200_000) -> float:
     return n / (time.perf_counter() - start)
 
 
+def simpy_handoff(n: int = 100_000) -> float:
+    """Events per second of two processes handing n items over through a simpy.Store."""
+    env = simpy.Environment()
+    store = simpy.Store(env, capacity=1)
+
+    def producer():
+        for i in range(n):
+            yield env.timeout(1)
+            yield store.put(i)
+
+    def consumer():
+        for _ in range(n):
+            yield store.get()
+
+    env.process(producer())
+    env.process(consumer())
+    step, peek, events = env.step, env.peek, 0
+    start = time.perf_counter()
+    while peek() != float("inf"):
+        step()
+        events += 1
+    return events / (time.perf_counter() - start)
+
+
 def engine(program, baseline: bool = False) -> tuple[float, float, int, float]:
     """(wall s of simulate(), events per s of its simulation loop, events, CPU s) for one image."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -64,15 +92,17 @@ def main() -> int:
                                             rpu)}
     print(load())
     runs: dict[str, list] = {name: [] for name in ("bare", *programs, "resnet32+baseline")}
-    ratios = []
+    ratios, handoff = [], []
     for _ in range(REPEATS):
         bare = bare_simpy()
         runs["bare"].append(bare)
+        handoff.append(simpy_handoff() / bare)
         for name, program in programs.items():
             runs[name].append(engine(program))
         ratios.append(min(runs[name][-1][1] for name in programs) / bare)
         runs["resnet32+baseline"].append(engine(programs["resnet32"], baseline=True))
-    print(f"bare simpy: {statistics.median(runs['bare']):,.0f} events/s")
+    print(f"bare simpy: {statistics.median(runs['bare']):,.0f} events/s; simpy Store handoff (no model): "
+          f"{' '.join(f'{r:.3f}' for r in handoff)} of it")
     wall = {}
     for name in (*programs, "resnet32+baseline"):
         walls = [r[0] for r in runs[name]]
@@ -83,7 +113,8 @@ def main() -> int:
               f"(min {min(cpu):.3f}), {runs[name][0][2]:,} events, {eps:,.0f} events/s")
     print(f"engine/simpy per repetition: {' '.join(f'{r:.3f}' for r in ratios)}; {load()}")
     ratio = statistics.median(ratios)
-    print(f"engine_over_simpy={ratio:.3f} resnet32_s={wall['resnet32']:.3f} rapa1024_s={wall['rapa1024']:.3f}")
+    print(f"engine_over_simpy={ratio:.3f} resnet32_s={wall['resnet32']:.3f} rapa1024_s={wall['rapa1024']:.3f} "
+          f"handoff_over_simpy={statistics.median(handoff):.3f}")
     return 0
 
 
