@@ -149,18 +149,23 @@ def batchnorm_forward(x, gamma, beta, mean, var, eps: float, train: bool, moment
         n = x.size / x.shape[1]
         new_mean = (1 - momentum) * mean + momentum * mu
         new_var = (1 - momentum) * var + momentum * sigma2 * n / max(n - 1, 1)
-    else:
-        mu, sigma2, new_mean, new_var = mean, var, mean, var
+    else:  # inference: one scale and shift per channel; xhat only if a backward pass asks
+        inv = 1.0 / np.sqrt(var + eps)
+        a = gamma * inv
+        y = x * a.astype(x.dtype).reshape(shape) + (beta - mean * a).astype(x.dtype).reshape(shape)
+        return y, (None, inv, gamma, train, x, mean), mean, var
     inv = 1.0 / np.sqrt(sigma2 + eps)
     xhat = (x - mu.reshape(shape)) * inv.reshape(shape)
     y = xhat * gamma.reshape(shape) + beta.reshape(shape)
-    return y.astype(x.dtype, copy=False), (xhat, inv, gamma, train), new_mean, new_var
+    return y.astype(x.dtype, copy=False), (xhat, inv, gamma, train, None, None), new_mean, new_var
 
 
 def batchnorm_backward(dy, cache):
-    xhat, inv, gamma, train = cache
+    xhat, inv, gamma, train, x, mean = cache
     axes = (0, 2, 3) if dy.ndim == 4 else (0,)
     shape = (1, -1, 1, 1) if dy.ndim == 4 else (1, -1)
+    if xhat is None:
+        xhat = (x - mean.reshape(shape)) * inv.reshape(shape)
     dgamma = (dy * xhat).sum(axis=axes)
     dbeta = dy.sum(axis=axes)
     dxhat = dy * gamma.reshape(shape)
