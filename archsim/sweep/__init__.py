@@ -5,9 +5,9 @@ the points (`expand`), hands a module-level per-point function to `run_points`
 (serial, a local process pool or dask), and builds the table from the store.
 """
 
-from archsim.sweep.executors import EXECUTORS, guarded, limit_threads, run_points
+from archsim.sweep.executors import EXECUTORS, guarded, run_points
 from archsim.sweep.points import Axis, Point, expand, point_id, replica_axes, set_axes, split_values
 from archsim.sweep.store import PointStore
 
-__all__ = ["Axis", "Point", "PointStore", "EXECUTORS", "expand", "guarded", "limit_threads", "point_id",
-           "replica_axes", "run_points", "set_axes", "split_values"]
+__all__ = ["Axis", "Point", "PointStore", "EXECUTORS", "expand", "guarded", "point_id", "replica_axes",
+           "run_points", "set_axes", "split_values"]

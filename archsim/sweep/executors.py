@@ -13,44 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator, Sequence
 
 from archsim.errors import ArchsimError, SweepError
+from archsim.pool import THREAD_VARIABLES, limit_threads, spawn_executor, stop
 from archsim.sweep.points import Point
 from archsim.sweep.store import FINISHED, PointStore
 
 log = logging.getLogger(__name__)
 
 EXECUTORS = ("serial", "pool", "dask")
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 PointFunction = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def limit_threads() -> None:
-    """One numba and one BLAS thread in this process (machine-facts.md: two workers on two
-    cores must not oversubscribe them). Takes effect for libraries not yet imported."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
-
-
-def _pool_worker_init() -> None:
-    limit_threads()
-    # Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # a parent killed outright (SIGKILL, out of memory) cannot stop its workers: they stop themselves
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
-    while os.getppid() == parent:
-        time.sleep(period_s)
-    os._exit(1)
 
 
 def guarded(fn: PointFunction, payload: dict[str, Any]) -> dict[str, Any]:
@@ -156,10 +133,8 @@ def _serial(fn, todo, store, tracker, **_):
 def _pool(fn, todo, store, tracker, *, workers, **_):
     """At most `workers` points are submitted at a time, so the points in flight are exactly
     the submitted ones (what Ctrl-C or a dead worker loses, and the error names)."""
-    import multiprocessing
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_pool_worker_init)
+    pool = spawn_executor(workers)
     queue = list(reversed(todo))
     in_flight: dict = {}
     try:
@@ -185,10 +160,7 @@ def _pool(fn, todo, store, tracker, *, workers, **_):
     except KeyboardInterrupt:
         raise _lost("interrupted", sorted(in_flight.values(), key=lambda p: p.index), tracker, "Ctrl-C") from None
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            if process.is_alive():
-                process.terminate()
+        stop(pool)
 
 
 def _need_distributed() -> None:
