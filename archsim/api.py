@@ -197,7 +197,7 @@ def _accuracy(specs: Specs, program: Program, tick=None):
     accuracy, log = chip_accuracy(program, params, test.images, test.labels, times=specs.run.inference_times,
                                   repeats=specs.run.programming_repeats, seed=specs.run.seed,
                                   keep=specs.run.images, per_mvm=specs.run.read_noise.value == "per_mvm",
-                                  backend=specs.run.backend.value, tick=tick)
+                                  backend=specs.run.backend.value, workers=specs.run.workers, tick=tick)
     accuracy["data"] = test.origin
     return accuracy, log.for_engine()
 

@@ -64,3 +64,30 @@ def test_replayed_passes_are_the_measured_ones(workload_with_weights):
     conv1 = replay("conv1", 1, 784)
     assert np.array_equal(conv1, log.per_image["conv1"][1]) and conv1.shape == (784,)
     assert set(log.per_image["conv1"]) == {0, 1}
+
+
+def test_worker_processes_give_the_numbers_of_one_process():
+    """Every evaluation's chunks shared out over two processes: the same accuracies (the
+    shipped RAPA ConvNet on noisy PCM tiles with per-MVM read noise, random tiling) and the
+    same pass log, because each chunk's MVM noise is keyed by the chunk."""
+    from archsim.data import load_dataset
+    from archsim.nn.accuracy import chip_accuracy
+    from archsim.nn.network import images_per_chunk
+    specs = api.load_specs("rapa_convnet_28", "standard_aimc",
+                           sets=["hardware.tiles.adc.range=3.0", "hardware.tiles.noise.bound_management=iterative",
+                                 "hardware.tiles.noise.max_passes=4"])
+    program = api.compile_specs(specs)
+    params = api.load_params(specs, program)
+    images = load_dataset("fashion-mnist", "test", limit=60)
+    assert len(images.labels) > 2 * images_per_chunk(program)  # three chunks: two shares
+    runs = [chip_accuracy(program, params, images.images, images.labels, times=(1.0, 86400.0), repeats=2, seed=3,
+                          keep=60, workers=workers) for workers in (1, 2)]
+    (one, log1), (two, log2) = runs
+    assert one == two
+    assert len({r for v in one["analog"].values() for r in v["runs"]}) > 1  # the noise did something
+    assert log1.per_image.keys() == log2.per_image.keys()
+    for layer, images_passes in log1.per_image.items():
+        assert sorted(images_passes) == sorted(log2.per_image[layer]) == list(range(60))
+        assert all(np.array_equal(p, log2.per_image[layer][i]) for i, p in images_passes.items())
+    assert all(np.array_equal(h, log2.histogram[k]) for k, h in log1.histogram.items())
+    assert max(one["passes_mean"].values()) > 1.05  # bound management repeated MVMs

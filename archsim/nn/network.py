@@ -191,6 +191,15 @@ class PassLog:
             if image < self.keep:
                 self.per_image.setdefault(layer, {})[int(image)] = grid[i].copy()
 
+    def merge(self, other: "PassLog") -> None:
+        """Add the records of `other` (another share of the same evaluation's images)."""
+        for layer, images in other.per_image.items():
+            self.per_image.setdefault(layer, {}).update(images)
+        for layer, counts in other.histogram.items():
+            hist = self.histogram.get(layer, np.zeros(0, np.int64))
+            size = max(len(hist), len(counts))
+            self.histogram[layer] = np.pad(hist, (0, size - len(hist))) + np.pad(counts, (0, size - len(counts)))
+
     def mean(self) -> dict[str, float]:
         return {k: float((np.arange(len(h)) * h).sum() / max(h.sum(), 1)) for k, h in self.histogram.items()}
 

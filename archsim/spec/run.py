@@ -95,4 +95,8 @@ class RunSettings:
                                                               "per evaluation")
     programming_repeats: int = spec_field(2, doc="independent programmings of the chip the analog "
                                                  "accuracy is averaged over", ge=1)
+    workers: int = spec_field(1, doc="processes for the accuracy evaluation: 1 evaluates here; N > 1 "
+                                     "shares the test images out over N processes with one thread each "
+                                     "(the same numbers; worth it from about a thousand images, as the "
+                                     "processes take a few seconds to start)", ge=1)
     train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")
