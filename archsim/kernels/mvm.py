@@ -132,7 +132,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     n_xs = slices * batch * n_in
     n_ys = slices * batch * n_out
     k = 2 if read else 1
-    ws = np.empty(k * (n_xs + n_ys) + batch + 64 + 3 * n_out, dtype=np.float32)
+    ws = np.empty(k * (n_xs + n_ys) + batch + 64 + (2 + slices) * n_out, dtype=np.float32)
     xs = ws[:n_xs].reshape((slices, batch, n_in))
     ys = ws[n_xs:n_xs + n_ys].reshape((slices * batch, n_out))
     o = n_xs + n_ys
@@ -147,7 +147,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     o += batch + 64
     acc = ws[o:o + n_out]
     tbuf = ws[o + n_out:o + 2 * n_out]
-    z = ws[o + 2 * n_out:o + 3 * n_out]
+    z = ws[o + 2 * n_out:o + (2 + slices) * n_out]
     xnorm = np.empty((slices, batch), dtype=np.float64)
     rows = np.arange(batch)
     sat = np.empty(batch, dtype=np.bool_)
@@ -182,7 +182,7 @@ def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_ran
     key = stream_key(np.uint64(seed), np.uint64(counter))
     nchunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
     for ch in prange(nchunks):
-        acc, tbuf, z = _work_buffers(y.shape[1])
+        acc, tbuf, z = _work_buffers(y.shape[1], _ROW_CHUNK, slices)
         _finish_rows(ys, vs, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
                      dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, read,
                      slices, key, xnorm, y, passes, sat, acc, tbuf, z)
