@@ -170,11 +170,17 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
 
 
 # --------------------------------------------------------------------------
-# Batched path: serial DAC worker, BLAS GEMM(s), parallel output kernel. The
-# DAC stays serial: it is cheap (~0.2 ms for 1024 x 512) and a parallel launch
-# (two thread wake-ups in numba's workqueue) costs tens of microseconds, far
-# more when the machine is loaded. The parallel kernel only splits fixed
-# chunks of rows over the threads; each chunk runs the serial worker.
+# Batched path: serial DAC worker, BLAS GEMM(s), output kernel. The DAC stays
+# serial: it is cheap (~0.2 ms for 1024 x 512) and a parallel launch (two
+# thread wake-ups in numba's workqueue) costs tens of microseconds, far more
+# when the machine is loaded. The output kernel goes parallel only for large
+# outputs: right after a GEMM, OpenBLAS's idle threads spin for a while, and a
+# parallel numba region then fights them for the cores (a 1274 x 32 MVM took
+# 8 ms instead of 0.3). Both versions run the serial worker over the same fixed
+# chunks of rows (the same results).
+_PARALLEL_FINISH_MIN = 1 << 19  # outputs (rows x columns) from which the output kernel is parallel
+
+
 @pjit
 def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
                   w_noise, read, slices, seed, counter, xnorm, y, passes, sat):
@@ -186,6 +192,18 @@ def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_ran
         _finish_rows(ys, vs, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
                      dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, read,
                      slices, key, xnorm, y, passes, sat, acc, tbuf, z)
+
+
+@jit
+def _finish_serial(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
+                   w_noise, read, slices, seed, counter, xnorm, y, passes, sat):
+    n = rows.shape[0]
+    key = stream_key(np.uint64(seed), np.uint64(counter))
+    acc, tbuf, z = _work_buffers(y.shape[1], _ROW_CHUNK, slices)
+    for lo in range(0, n, _ROW_CHUNK):
+        _finish_rows(ys, vs, rows, lo, min(n, lo + _ROW_CHUNK), p, alpha, dac_bits, dac_range,
+                     adc_bits, adc_range, out_noise, w_noise, read, slices, key, xnorm, y,
+                     passes, sat, acc, tbuf, z)
 
 
 def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
@@ -215,9 +233,9 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
         if y is None:  # the first pass covers every row: finish it in place
             y = ys if slices == 1 else np.empty((batch, n_out), dtype=np.float32)
         sat = np.empty(n, dtype=np.bool_)
-        _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                      out_noise, w_noise, read, slices, seed, counter, xnorm, y, passes,
-                      sat)
+        finish = _finish_batch if n * n_out >= _PARALLEL_FINISH_MIN else _finish_serial
+        finish(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
+               w_noise, read, slices, seed, counter, xnorm, y, passes, sat)
         if p + 1 == max_passes or not sat.any():
             break
         rows = rows[sat]

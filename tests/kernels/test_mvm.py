@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from archsim.kernels import (analog_mvm, analog_mvm_transposed, get_num_threads,
                              set_num_threads)
-from archsim.kernels.mvm import _FUSED_MAX_BATCH
+from archsim.kernels.mvm import _FUSED_MAX_BATCH, _PARALLEL_FINISH_MIN
 
 
 
@@ -316,9 +316,10 @@ def test_noise_management_modes():
     np.testing.assert_allclose(y_const[0], 3.0 * w.sum(axis=0), rtol=2e-2, atol=1e-2)
 
 
-def test_results_do_not_depend_on_thread_count():
+@pytest.mark.parametrize("batch", [300, 7000])  # 7000 x 80 outputs: the parallel output kernel
+def test_results_do_not_depend_on_thread_count(batch):
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((300, 96)).astype(F32)
+    x = rng.standard_normal((batch, 96)).astype(F32)
     w = rng.uniform(-1, 1, size=(96, 80)).astype(F32)
     p = periphery(adc_range=4.0, w_noise=0.01, max_passes=3, seed=3, counter=8)
     before = get_num_threads()
@@ -332,6 +333,7 @@ def test_results_do_not_depend_on_thread_count():
     finally:
         set_num_threads(before)
     assert p1.max() > 1  # bound management was exercised
+    assert (batch * 80 >= _PARALLEL_FINISH_MIN) == (batch == 7000)
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(t1, t2)
@@ -368,6 +370,23 @@ def test_input_slicing_with_noise_matches_twin():
         np.testing.assert_array_equal(passes, passes_twin)
         np.testing.assert_array_equal(y, y_twin)
     assert np.all(passes % 3 == 0)
+
+
+def test_serial_and_parallel_output_kernels_agree(monkeypatch):
+    """Small outputs take the serial output kernel, large ones the parallel one: the same
+    chunks of rows, the same numbers (bound management included)."""
+    import archsim.kernels.mvm as mvm
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((700, 64)).astype(F32)
+    w = rng.uniform(-1, 1, size=(64, 48)).astype(F32)
+    sigma = rng.uniform(0, 0.05, size=(64, 48)).astype(F32)
+    p = periphery(adc_range=3.0, w_noise=0.02, max_passes=3, input_slices=2, seed=7, counter=4)
+    serial = analog_mvm(x, w, read_sigma=sigma, **p)
+    monkeypatch.setattr(mvm, "_PARALLEL_FINISH_MIN", 0)
+    parallel = analog_mvm(x, w, read_sigma=sigma, **p)
+    assert serial[1].max() > 2
+    np.testing.assert_array_equal(serial[0], parallel[0])
+    np.testing.assert_array_equal(serial[1], parallel[1])
 
 
 def test_determinism_and_counter():
