@@ -142,7 +142,7 @@ def test_duplicate_key_and_unknown_document(write, tmp_path):
     assert problems(load_file, write("what.yaml", "colour: blue\n"))[0].endswith(
         "is neither a hardware spec (it would have 'tiles'), a workload (it would have 'layers') nor run "
         "settings (keys schema_version, seed, out, backend, fidelity, images, inference_times, eval_images, read_noise, "
-        "programming_repeats, train)")
+        "programming_repeats, workers, train)")
 
 
 def test_yaml_is_loaded_safely(write):
