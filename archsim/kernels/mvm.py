@@ -79,8 +79,9 @@ to float32 summation order of the analog products.
 
 Speed: for large batches the DAC runs in a serial numba kernel, the product
 (and the read-noise variance, a second sgemm with ``sigma**2`` computed once per
-call) in BLAS, and one parallel numba pass adds the noise, detects saturation,
-converts and rescales in place; only saturated vectors are redone.
+call) in BLAS, and one numba pass (parallel for large outputs) adds the noise,
+detects saturation, converts and rescales in place; only saturated vectors are
+redone.
 Small batches run in one serial fused numba kernel (no BLAS or Python
 overhead per pass; per-vector latency).
 """
