@@ -16,9 +16,14 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 
 def pad_hw(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
+    """x (B, C, H, W) with `padding` rows and columns of `value` around each map (np.pad's
+    result, several times faster for small maps)."""
     if padding == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=value)
+    b, c, h, w = x.shape
+    out = np.full((b, c, h + 2 * padding, w + 2 * padding), value, dtype=x.dtype)
+    out[:, :, padding:padding + h, padding:padding + w] = x
+    return out
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int) -> int:
