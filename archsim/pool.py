@@ -55,6 +55,11 @@ def stop(executor: ProcessPoolExecutor) -> None:
             process.terminate()
 
 
+def can_spawn() -> bool:
+    """False inside a daemonic process (a dask worker, say), which may not have children."""
+    return not multiprocessing.current_process().daemon
+
+
 @dataclass(frozen=True)
 class Workers:
     """A started pool and how many processes it has."""

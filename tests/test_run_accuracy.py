@@ -91,3 +91,71 @@ def test_worker_processes_give_the_numbers_of_one_process():
         assert all(np.array_equal(p, log2.per_image[layer][i]) for i, p in images_passes.items())
     assert all(np.array_equal(h, log2.histogram[k]) for k, h in log1.histogram.items())
     assert max(one["passes_mean"].values()) > 1.05  # bound management repeated MVMs
+
+
+def test_each_evaluation_reserves_its_own_noise_counters():
+    """Chunk i of an evaluation draws from base + i * T (T tiles); a second evaluation of the
+    same product, and MVMs after it, draw past the first one's counters."""
+    from archsim.data import load_dataset
+    from archsim.nn import Network
+    from archsim.nn.analog import ProgrammedChip
+    from archsim.nn.network import images_per_chunk
+    from archsim.nn.train import evaluate
+    specs = api.load_specs("rapa_convnet_28", "standard_aimc")
+    program = api.compile_specs(specs)
+    params = api.load_params(specs, program)
+    images = load_dataset("fashion-mnist", "test", limit=2 * images_per_chunk(program) + 3)  # three chunks
+    product = ProgrammedChip.program_all(program, params, seed=0).read(3600.0)
+    tiles = len(product.reads)
+    net = Network(program, product)
+    seen = []
+    original = type(product).start_chunk
+
+    def spy(self, base, index):
+        seen.append((base, index))
+        original(self, base, index)
+
+    type(product).start_chunk = spy
+    try:
+        evaluate(net, params, images.images, images.labels)
+        assert product.calls == 3 * tiles
+        evaluate(net, params, images.images, images.labels)
+    finally:
+        type(product).start_chunk = original
+    assert seen == [(0, 0), (0, 1), (0, 2), (0, 3), (3 * tiles, 0), (3 * tiles, 1), (3 * tiles, 2), (3 * tiles, 3)]
+    assert product.calls == 6 * tiles
+
+
+def test_products_without_chunk_keying_and_daemonic_processes_evaluate_here(monkeypatch):
+    """A product that keeps its own counter (in-situ training chips) is not shared out: each
+    share would start from the same counter. A process that may not have children (a dask
+    worker) evaluates in process."""
+    from concurrent.futures import Executor
+
+    from archsim.data import load_dataset
+    from archsim.nn import Network, accuracy
+    from archsim.nn.train import evaluate
+    from archsim.pool import Workers
+
+    class Refusing(Executor):
+        def submit(self, *args, **kwargs):
+            raise AssertionError("shared out")
+
+    specs = api.load_specs("rapa_convnet_28", "rpu")
+    program = api.compile_specs(specs)
+    params = api.load_params(specs, program)
+    images = load_dataset("fashion-mnist", "test", limit=60)
+    calls = []
+
+    def counting(plan, replica, patches, kernel):
+        calls.append(len(patches))
+        return patches @ kernel[:-1] + kernel[-1] if kernel.shape[0] == patches.shape[1] + 1 else patches @ kernel
+
+    one = evaluate(Network(program, counting), params, images.images, images.labels,
+                   workers=Workers(Refusing(), 2))
+    assert calls and one == evaluate(Network(program), params, images.images, images.labels)
+    monkeypatch.setattr(accuracy, "can_spawn", lambda: False)
+    monkeypatch.setattr(accuracy, "worker_pool", lambda n: (_ for _ in ()).throw(AssertionError("spawned")))
+    result, _ = accuracy.chip_accuracy(program, params, images.images, images.labels, times=(1.0,), repeats=1,
+                                       seed=0, workers=2)
+    assert result["images"] == 60

@@ -12,7 +12,7 @@ from archsim.compiler.program import Program
 from archsim.nn.analog import ProgrammedChip
 from archsim.nn.network import Network, Params, PassLog
 from archsim.nn.train import evaluate
-from archsim.pool import worker_pool
+from archsim.pool import can_spawn, worker_pool
 
 
 def time_label(seconds: float) -> str:
@@ -31,9 +31,10 @@ def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: 
     """Accuracy dict and the analog pass log of the first programming read at the first time
     (per-patch counts for images with id < `keep`, which the timing engine replays).
     `workers` > 1 shares every evaluation's images out over that many processes (the same
-    numbers). `tick(done, total)` follows the evaluations (the digital one, then repeats x
+    numbers; in a process that may not have children, such as a dask worker, it evaluates
+    here). `tick(done, total)` follows the evaluations (the digital one, then repeats x
     times)."""
-    with worker_pool(workers) if workers > 1 else nullcontext() as pool:
+    with worker_pool(workers) if workers > 1 and can_spawn() else nullcontext() as pool:
         total = 1 + repeats * len(times)
         digital = evaluate(Network(program), params, images, labels, workers=pool)
         if tick:

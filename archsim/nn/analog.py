@@ -89,11 +89,18 @@ class AnalogProduct:
         """Program every tile with `params` and read the chip at time t after programming."""
         return ProgrammedChip.program_all(program, params, seed, repeat).read(t, per_mvm)
 
-    def start_chunk(self, index: int) -> None:
-        """Key the MVM noise of evaluation chunk `index` by the chunk: its MVMs draw from
-        counters index * T ... index * T + T - 1 (T tiles; a forward pass drives every tile
-        at most once), so a chunk's noise does not depend on which process computes it."""
-        self.calls = index * len(self.reads)
+    def reserve_chunks(self, chunks: int) -> int:
+        """Noise counters for an evaluation of `chunks` chunks; returns the first. Chunk i
+        draws from base + i * T ... base + i * T + T - 1 (T tiles; a forward pass drives
+        every tile at most once), so its noise does not depend on which process computes
+        it, and later evaluations and MVMs draw past the reserved range."""
+        base = self.calls
+        self.calls = base + chunks * len(self.reads)
+        return base
+
+    def start_chunk(self, base: int, index: int) -> None:
+        """Draw the noise of chunk `index` of the evaluation that reserved from `base`."""
+        self.calls = base + index * len(self.reads)
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         def block_mvm(b: int, x: np.ndarray):

@@ -29,8 +29,8 @@ import numpy as np
 
 from archsim.compiler.program import Program
 from archsim.nn import functional as F
-from archsim.nn.network import (Network, Params, PassLog, images_per_chunk, init_params, kernel_matrices,
-                                param_shapes, params_from_kernels)
+from archsim.nn.network import (Network, Params, PassLog, digital_product, images_per_chunk, init_params,
+                                kernel_matrices, param_shapes, params_from_kernels)
 from archsim.pool import Workers
 from archsim.rng import Stream, generator
 from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
@@ -53,22 +53,28 @@ def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarra
              batch: int | None = None, id_offset: int = 0, workers: Workers | None = None) -> float:
     """Top-1 accuracy; image ids start at `id_offset` (random tiling draws per image id).
 
-    The images go through in chunks of `batch`; an analog product keys its MVM noise by
-    the chunk (`AnalogProduct.start_chunk`), so with `workers` (archsim.pool.worker_pool)
-    each process takes a contiguous share of the chunks and the accuracy and the pass log
-    are those of one process."""
+    The images go through in chunks of `batch`. An analog product that keys its MVM noise
+    by the chunk (`AnalogProduct.reserve_chunks`) can share the chunks out over `workers`
+    (archsim.pool.worker_pool): each process takes a contiguous share, and the accuracy
+    and the pass log are those of one process. Other products run here."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
     batch = batch or images_per_chunk(net.program)
     chunks = -(-len(images) // batch)
-    if workers is None or workers.count < 2 or chunks < 2:
-        return _correct(net, params, images, labels, batch, id_offset, 0)[0] / max(len(images), 1)
+    reserve = getattr(net.product, "reserve_chunks", None)  # analog products key noise by chunk
+    base = reserve(chunks) if reserve is not None else None
+    shareable = base is not None or net.product is digital_product
+    if workers is None or workers.count < 2 or chunks < 2 or not shareable:
+        correct = _correct(net, params, images, labels, batch, id_offset, base, 0)[0]
+        if base is not None:
+            net.product.start_chunk(base, chunks)  # later MVMs draw past the evaluation's counters
+        return correct / max(len(images), 1)
     bounds = np.linspace(0, chunks, min(workers.count, chunks) + 1).round().astype(int)
     # each share records its passes in a log of its own, merged into the caller's below
     shipped = Network(net.program, net.product, PassLog(net.pass_log.keep) if net.pass_log else None,
                       net.transposed)
     shares = [workers.executor.submit(_correct, shipped, params, images[lo * batch:hi * batch],
-                                      labels[lo * batch:hi * batch], batch, id_offset + lo * batch, lo)
+                                      labels[lo * batch:hi * batch], batch, id_offset + lo * batch, base, lo)
               for lo, hi in zip(bounds[:-1], bounds[1:])]
     correct = 0
     for share in shares:
@@ -80,14 +86,14 @@ def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarra
 
 
 def _correct(net: Network, params: Params, images: np.ndarray, labels: np.ndarray, batch: int,
-             id_offset: int, first_chunk: int) -> tuple[int, PassLog | None]:
-    """Correct predictions on `images`, whose first chunk is evaluation chunk `first_chunk`,
+             id_offset: int, base: int | None, first_chunk: int) -> tuple[int, PassLog | None]:
+    """Correct predictions on `images`, whose first chunk is chunk `first_chunk` of an
+    evaluation whose noise counters start at `base` (None: the product keeps counting),
     and the network's pass log (the caller's own when run in this process)."""
-    start_chunk = getattr(net.product, "start_chunk", None)  # analog products key noise by chunk
     correct = 0
     for chunk, start in enumerate(range(0, len(images), batch), first_chunk):
-        if start_chunk is not None:
-            start_chunk(chunk)
+        if base is not None:
+            net.product.start_chunk(base, chunk)
         x = images[start:start + batch]
         ids = np.arange(start, start + len(x)) + id_offset
         logits, _ = net.forward(params, x, ids)
