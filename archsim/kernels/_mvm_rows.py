@@ -23,7 +23,6 @@ import numpy as np
 from ._numba import float32_from_bits, jit
 from .gaussian import fill_normals_range
 
-_NOISE_SPAN_MAX = 4096  # most noise samples drawn at once: they stay in L1 until used
 _ABS_MASK = np.int32(0x7FFFFFFF)
 _INF_BITS = np.int32(0x7F800000)
 _NEG_ZERO_BITS = np.int32(-0x80000000)
@@ -158,8 +157,7 @@ def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, 
     g_out = np.float32(hq / adc_range)
     noisy = read or out_noise > 0.0 or w_noise > 0.0
     span = (hi - lo) * n_out
-    together = (noisy and hi > lo and span * slices <= _NOISE_SPAN_MAX
-                and rows[hi - 1] - rows[lo] == hi - 1 - lo)
+    together = noisy and hi > lo and rows[hi - 1] - rows[lo] == hi - 1 - lo
     if together:
         for s in range(slices):
             fill_normals_range(key, ((p * slices + s) * batch + rows[lo]) * n_out, z, s * span, span)
