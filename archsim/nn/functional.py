@@ -102,8 +102,7 @@ def maxpool_forward(x: np.ndarray, kernel: int, stride: int, padding: int, need_
     each window's first maximum (for the backward pass; None otherwise). A running maximum
     over the k*k strided slices: no (B, C, oh, ow, k*k) copy of the windows."""
     xp = pad_hw(x, padding, -np.inf)
-    oh = (xp.shape[2] - kernel) // stride + 1
-    ow = (xp.shape[3] - kernel) // stride + 1
+    oh, ow = out_size(x.shape[2], kernel, stride, padding), out_size(x.shape[3], kernel, stride, padding)
     y = arg = None
     for ki in range(kernel):
         for kj in range(kernel):
@@ -154,12 +153,13 @@ def batchnorm_forward(x, gamma, beta, mean, var, eps: float, train: bool, moment
         n = x.size / x.shape[1]
         new_mean = (1 - momentum) * mean + momentum * mu
         new_var = (1 - momentum) * var + momentum * sigma2 * n / max(n - 1, 1)
-    else:  # inference: one scale and shift per channel; xhat only if a backward pass asks
-        inv = 1.0 / np.sqrt(var + eps)
-        a = gamma * inv
-        y = x * a.astype(x.dtype).reshape(shape) + (beta - mean * a).astype(x.dtype).reshape(shape)
-        return y, (None, inv, gamma, train, x, mean), mean, var
+    else:
+        mu, sigma2, new_mean, new_var = mean, var, mean, var
     inv = 1.0 / np.sqrt(sigma2 + eps)
+    if not train:  # one scale and shift per channel; xhat only if a backward pass asks
+        a = gamma * inv
+        y = x * a.astype(x.dtype).reshape(shape) + (beta - mu * a).astype(x.dtype).reshape(shape)
+        return y, (None, inv, gamma, train, x, mu), new_mean, new_var
     xhat = (x - mu.reshape(shape)) * inv.reshape(shape)
     y = xhat * gamma.reshape(shape) + beta.reshape(shape)
     return y.astype(x.dtype, copy=False), (xhat, inv, gamma, train, None, None), new_mean, new_var

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -31,9 +31,11 @@ from archsim.compiler.program import Program
 from archsim.nn import functional as F
 from archsim.nn.network import (Network, Params, PassLog, digital_product, images_per_chunk, init_params,
                                 kernel_matrices, param_shapes, params_from_kernels)
-from archsim.pool import Workers
 from archsim.rng import Stream, generator
 from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
+
+if TYPE_CHECKING:  # only an annotation: importing nn.train need not load the process-pool machinery
+    from archsim.pool import Workers
 
 Progress = Callable[[dict], None]
 
