@@ -30,6 +30,7 @@ import numpy as np
 from archsim.compiler import compile_program
 from archsim.nn import Network, init_params
 from archsim.nn.analog import ProgrammedChip
+from archsim.nn.network import images_per_chunk
 from archsim.nn.train import evaluate
 from archsim.pool import worker_pool
 from archsim.rng import Stream, generator
@@ -60,7 +61,7 @@ def measure(name: str, images: int, workers) -> tuple[float, float, float]:
     product = chip.read(3600.0)
     programming = time.perf_counter() - start
     analog, digital = Network(program, product), Network(program)
-    warm = x[:2 * WORKERS * 28]  # warm-up: numba cache load, here and in the workers
+    warm = x[:2 * WORKERS * images_per_chunk(program)]  # warm-up: numba cache load, here and in every worker
     evaluate(analog, params, warm[:8], np.zeros(8, np.int64))
     evaluate(analog, params, warm, np.zeros(len(warm), np.int64), workers=workers)
     a, d = timed(analog, params, x), timed(digital, params, x)
