@@ -97,6 +97,6 @@ class RunSettings:
                                                  "accuracy is averaged over", ge=1)
     workers: int = spec_field(1, doc="processes for the accuracy evaluation: 1 evaluates here; N > 1 "
                                      "shares the test images out over N processes with one thread each "
-                                     "(the same numbers; worth it from about a thousand images, as the "
-                                     "processes take a few seconds to start)", ge=1)
+                                     "(the same numbers; starting them and loading their kernels takes "
+                                     "about a second, so it pays from about a thousand images)", ge=1)
     train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")
