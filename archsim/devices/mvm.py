@@ -98,17 +98,16 @@ def _unit(scale: np.ndarray | None) -> bool:
 
 def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray | None) -> np.ndarray:
     """out_scale * sum_p coeff_p parts_p, summed in float64 (from 0) and rounded once to
-    float32. One part of coefficient 1 takes a shortcut to that result bit for bit (adding 0
-    only turns -0.0 into +0.0): with unit scale ``part + 0`` and no float64 temporaries (the
-    in-situ rpu and mixed-precision tiles, whose large transposed outputs made them costly),
-    else one float64 copy scaled in place (plain PCM tiles in inference)."""
+    float32. One part of coefficient 1 (the part is the kernel's fresh output: it is
+    overwritten) takes a shortcut to that result bit for bit: ``part + 0`` (only turns -0.0
+    into +0.0), then the product with out_scale computed in float64 element by element and
+    rounded into the part (numpy's buffered casting: no float64 copy of the whole output)."""
     if len(parts) == 1 and coeff[0] == 1:
-        if _unit(out_scale):
-            return parts[0] + np.float32(0.0)
-        y = parts[0].astype(np.float64)
-        y += 0.0  # as the sum from 0: -0.0 becomes +0.0
-        y *= out_scale
-        return y.astype(np.float32)
+        y = parts[0]
+        y += np.float32(0.0)  # as the sum from 0: -0.0 becomes +0.0
+        if not _unit(out_scale):
+            np.multiply(y, out_scale, out=y, casting="same_kind")
+        return y
     y = np.zeros(parts[0].shape, dtype=np.float64)
     for c, part in zip(coeff, parts):
         y += c * part
