@@ -55,13 +55,16 @@ def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarra
              batch: int | None = None, id_offset: int = 0, workers: Workers | None = None) -> float:
     """Top-1 accuracy; image ids start at `id_offset` (random tiling draws per image id).
 
-    The images go through in chunks of `batch`. An analog product that keys its MVM noise
-    by the chunk (`AnalogProduct.reserve_chunks`) can share the chunks out over `workers`
+    The images go through in chunks of `batch` (default: the fewest equal chunks within the
+    network's chunk budget, so that shares of whole chunks balance). An analog product that
+    keys its MVM noise by the chunk (`AnalogProduct.reserve_chunks`) can share the chunks out over `workers`
     (archsim.pool.worker_pool): each process takes a contiguous share, and the accuracy
     and the pass log are those of one process. Other products run here."""
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    batch = batch or images_per_chunk(net.program)
+    if not batch:  # equal chunks within the budget
+        chunks = max(1, -(-len(images) // images_per_chunk(net.program)))
+        batch = max(1, -(-len(images) // chunks))
     chunks = -(-len(images) // batch)
     reserve = getattr(net.product, "reserve_chunks", None)  # analog products key noise by chunk
     base = reserve(chunks) if reserve is not None else None
