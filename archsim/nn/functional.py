@@ -12,7 +12,7 @@ gradient checks).
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def pad_hw(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
@@ -50,24 +50,6 @@ def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
     view = sliding_window_view(to_nhwc(x, padding), (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
     oh, ow = view.shape[1:3]  # view: (B, oh, ow, C, k, k)
     return np.ascontiguousarray(view.transpose(0, 1, 2, 4, 5, 3)).reshape(b, oh * ow, kernel * kernel * c)
-
-
-def gather_patches(xp: np.ndarray, rows: np.ndarray | None, kernel: int, stride: int, out_h: int,
-                   out_w: int) -> np.ndarray:
-    """The im2col rows `rows` (flat index image * out_h * out_w + position) of a padded NHWC
-    input `xp` (B, H, W, C), in that order (None: all, in order): `im2col(x)[rows]` in one copy. A strided view
-    makes each (image, position, ki) one contiguous run of kernel * C values (kj, c), so
-    the gather copies long runs instead of C-value ones and needs no second permuting copy."""
-    xp = np.ascontiguousarray(xp)  # the view below relies on (w, c) being one contiguous run
-    b, _, _, c = xp.shape
-    s_b, s_h, s_w, s_c = xp.strides
-    view = as_strided(xp, shape=(b, out_h, out_w, kernel, kernel * c),
-                      strides=(s_b, stride * s_h, stride * s_w, s_h, s_c), writeable=False)
-    if rows is None:  # all of them, in raster order
-        return np.ascontiguousarray(view).reshape(b * out_h * out_w, kernel * kernel * c)
-    positions = out_h * out_w
-    pos = rows % positions
-    return view[rows // positions, pos // out_w, pos % out_w].reshape(len(rows), kernel * kernel * c)
 
 
 def col2im(cols: np.ndarray, shape: tuple[int, ...], kernel: int, stride: int, padding: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from archsim.compiler.program import LayerPlan, Program
+from archsim.devices.inputs import patch_rows
 from archsim.nn import functional as F
 
 Params = dict[str, np.ndarray]
@@ -279,16 +280,18 @@ class Network:
         raise ValueError(f"unknown op {plan.op}")
 
     def _patch_source(self, plan, x):
-        """(take, b, p, r): take(rows) gives the patch rows (flat index image * p + position)
-        of the layer's input x in that order (None: all, in order); b images, p patches each,
-        r values per patch."""
+        """(take, b, p, r): take(rows, out=None) gives the patch rows (flat index image * p +
+        position) of the layer's input x in that order (None: all, in order), written into
+        `out` when given; b images, p patches each, r values per patch."""
         if plan.op == "conv2d":
             s = plan.spec
             oh, ow = plan.out_shape[1:]
             xp = F.to_nhwc(x, s.padding)  # gathered straight into replica order (no im2col copy)
-            return (lambda rows: F.gather_patches(xp, rows, s.kernel, s.stride, oh, ow),
+            return (lambda rows, out=None: patch_rows(xp, rows, s.kernel, s.stride, oh, ow, out),
                     len(x), oh * ow, s.kernel * s.kernel * x.shape[1])
-        return (lambda rows: x if rows is None else x[rows]), len(x), 1, x.shape[1]
+        x = np.ascontiguousarray(x)  # (take copies a non-contiguous source on every call)
+        return ((lambda rows, out=None: x if rows is None else np.take(x, rows, axis=0, out=out, mode="clip")),
+                len(x), 1, x.shape[1])
 
     def _matrix_forward(self, plan, params, x, image_ids):
         take, b, p, r = self._patch_source(plan, x)
@@ -304,11 +307,12 @@ class Network:
         else:
             groups = _group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
             order, bounds = groups
-            grouped = take(order)  # patches sorted by replica: each replica's rows are contiguous
+            grouped = np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
             out_sorted = np.empty((len(order), c), dtype=grouped.dtype)
             passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
             for rep, (lo, hi) in enumerate(bounds):
-                if hi > lo:
+                if hi > lo:  # gathered right before the replica's MVM, which reads them from cache
+                    take(order[lo:hi], out=grouped[lo:hi])
                     out_sorted[lo:hi] = self.product(plan, rep, grouped[lo:hi], kernels[rep])
                     if passes is not None and getattr(self.product, "last_passes", None) is not None:
                         passes[lo:hi] = self.product.last_passes

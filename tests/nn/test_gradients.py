@@ -120,19 +120,6 @@ def test_im2col_conv_matches_loops(k, stride, padding):
     assert np.allclose(y.transpose(0, 2, 1).reshape(ref.shape), ref)
 
 
-@pytest.mark.parametrize("b, c, h, k, s, p", [(3, 2, 9, 3, 1, 1), (2, 5, 12, 5, 2, 2), (4, 3, 7, 3, 2, 0),
-                                              (1, 1, 5, 5, 1, 2)])
-def test_gather_patches_is_im2col_in_any_order(b, c, h, k, s, p):
-    rng = np.random.default_rng(b * 100 + h)
-    x = rng.standard_normal((b, c, h, h)).astype(np.float32)
-    oh = F.out_size(h, k, s, p)
-    twin = F.im2col(x, k, s, p).reshape(-1, k * k * c)
-    rows = rng.permutation(b * oh * oh)[: max(1, b * oh * oh - 3)]  # shuffled, some left out
-    assert np.array_equal(F.gather_patches(F.to_nhwc(x, p), rows, k, s, oh, oh), twin[rows])
-    assert F.gather_patches(F.to_nhwc(x, p), rows[:0], k, s, oh, oh).shape == (0, k * k * c)
-    assert np.array_equal(F.gather_patches(F.to_nhwc(x, p), None, k, s, oh, oh), twin)
-
-
 def test_pools_match_loops():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 7, 7))
