@@ -100,7 +100,8 @@ def _digital_biases(plan: LayerPlan, params: Params, bias_row: bool) -> list[np.
 def _group_by_replica(owner: np.ndarray, replicas: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Row order that sorts patches by replica (uncomputed patches left out), and each
     replica's [lo, hi) range in that order."""
-    order = np.argsort(owner, kind="stable")
+    # as int16 numpy's stable sort is a radix sort: ~8x faster than on int32, the same order
+    order = np.argsort(owner.astype(np.int16) if replicas < 2**15 else owner, kind="stable")
     counts = np.bincount(owner[owner >= 0], minlength=replicas)
     order = order[len(owner) - int(counts.sum()):]
     ends = np.cumsum(counts)
