@@ -86,6 +86,16 @@ def perforation(h: int, w: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return computed, fill_from.astype(np.int32)
 
 
+def group_by_replica(owner: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of `owner` (replica of each patch, -1: not computed) sorted by replica, in
+    their own order within a replica, uncomputed ones left out; and each replica's end in
+    that order (replica r holds order[ends[r - 1]:ends[r]])."""
+    # as int16 numpy's stable sort is a radix sort (3-8x faster on 28 k patches), the same order
+    order = np.argsort(owner.astype(np.int16) if replicas < 2**15 else owner, kind="stable")
+    counts = np.bincount(owner[owner >= 0], minlength=replicas)
+    return order[len(owner) - int(counts.sum()):], np.cumsum(counts)
+
+
 @dataclass(frozen=True, eq=False)
 class Assignment:
     """The patch-to-replica assignment of one layer; the same object drives timing and numerics.
@@ -118,11 +128,8 @@ class Assignment:
 
     def patches_of(self, image: int) -> list[np.ndarray]:
         """Each replica's patches in processing (raster) order."""
-        owner = self.replica_of(image)
-        order = np.argsort(owner, kind="stable")
-        counts = np.bincount(owner[owner >= 0], minlength=self.replicas)
-        start = int(np.count_nonzero(owner < 0))
-        return np.split(order[start:], np.cumsum(counts)[:-1])
+        order, ends = group_by_replica(self.replica_of(image), self.replicas)
+        return np.split(order, ends[:-1])
 
     def loads(self, image: int = 0) -> np.ndarray:
         owner = self.replica_of(image)

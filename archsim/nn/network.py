@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from archsim.compiler.assignment import group_by_replica
 from archsim.compiler.program import LayerPlan, Program
 from archsim.devices.inputs import patch_rows
 from archsim.nn import functional as F
@@ -95,17 +96,6 @@ def _digital_biases(plan: LayerPlan, params: Params, bias_row: bool) -> list[np.
         return None
     n = plan.analog.replicas if plan.analog else 1
     return [bias] * n if bias.ndim == 1 else list(bias)
-
-
-def _group_by_replica(owner: np.ndarray, replicas: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Row order that sorts patches by replica (uncomputed patches left out), and each
-    replica's [lo, hi) range in that order."""
-    # as int16 numpy's stable sort is a radix sort: ~8x faster than on int32, the same order
-    order = np.argsort(owner.astype(np.int16) if replicas < 2**15 else owner, kind="stable")
-    counts = np.bincount(owner[owner >= 0], minlength=replicas)
-    order = order[len(owner) - int(counts.sum()):]
-    ends = np.cumsum(counts)
-    return order, [(int(e - n), int(e)) for e, n in zip(ends, counts)]
 
 
 def _with_bias_grad(dk: np.ndarray, dout: np.ndarray, bias_row: bool) -> np.ndarray:
@@ -306,8 +296,8 @@ class Network:
             flat = take(None)
             groups, out = None, digital_product(plan, 0, flat, kernels[0])  # one GEMM, no grouping
         else:
-            groups = _group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
-            order, bounds = groups
+            order, ends = group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
+            bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
             grouped = np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
             out_sorted = np.empty((len(order), c), dtype=grouped.dtype)
             passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
