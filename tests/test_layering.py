@@ -56,7 +56,7 @@ def test_imports_respect_layers(path):
 def test_importing_archsim_is_cheap():
     import subprocess
     import sys
-    code = ("import sys, archsim, archsim.spec, archsim.compiler, archsim.cli, archsim.sweep; "
+    code = ("import sys, archsim, archsim.spec, archsim.compiler, archsim.cli, archsim.sweep, archsim.nn; "
             "print(sorted(m for m in ('numba', 'simpy', 'pandas', 'matplotlib', 'tqdm', 'distributed') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -17,7 +17,6 @@ import numpy as np
 
 from archsim.compiler.assignment import group_by_replica
 from archsim.compiler.program import LayerPlan, Program
-from archsim.devices.inputs import patch_rows
 from archsim.nn import functional as F
 
 Params = dict[str, np.ndarray]
@@ -275,6 +274,7 @@ class Network:
         position) of the layer's input x in that order (None: all, in order), written into
         `out` when given; b images, p patches each, r values per patch."""
         if plan.op == "conv2d":
+            from archsim.devices.inputs import patch_rows  # here: importing nn must not load numba
             s = plan.spec
             oh, ow = plan.out_shape[1:]
             xp = F.to_nhwc(x, s.padding)  # gathered straight into replica order (no im2col copy)
@@ -426,6 +426,7 @@ class Network:
             return None
         dpatches = dpatches.reshape(b, p, -1)
         if plan.op == "conv2d":
+            from archsim.devices.inputs import patch_rows  # here: importing nn must not load numba
             s = plan.spec
             return F.col2im(dpatches, x_shape, s.kernel, s.stride, s.padding)
         return dpatches[:, 0]
