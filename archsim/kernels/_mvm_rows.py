@@ -56,7 +56,6 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
     lim = np.float32(dac_range)
     hf = np.float32((1 << (dac_bits - 1)) - 1) if dac_bits > 0 else np.float32(1.0)
     d_in = np.float32(dac_range / hf)
-    small_codes = np.float64(n_in) * np.float64(hf) * np.float64(hf) < 2.0**31  # no int32 overflow
     for i in range(lo, hi):
         b = rows[i]
         if p == 0:
@@ -98,20 +97,12 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
             if not need_norm:
                 for r in range(n_in):
                     xs[0, i, r] = min(max(np.rint(x[b, r] * g), -hf), hf) * d_in
-            elif small_codes:  # one pass; the codes' squares sum exactly in int32 (vectorises)
-                ss32 = np.int32(0)
+            else:  # one pass; the codes (|k| <= 2**23) convert through int32, which vectorises
+                ss = 0  # (about 15 % faster than straight to int64); squares summed exactly in int64
                 for r in range(n_in):
                     kf = min(max(np.rint(x[b, r] * g), -hf), hf)
                     xs[0, i, r] = kf * d_in
-                    k32 = np.int32(kf)
-                    ss32 += k32 * k32
-                xnorm[0, i] = np.sqrt(np.float64(ss32)) * np.float64(d_in)
-            else:
-                ss = 0
-                for r in range(n_in):
-                    kf = min(max(np.rint(x[b, r] * g), -hf), hf)
-                    xs[0, i, r] = kf * d_in
-                    k = np.int64(kf)
+                    k = np.int64(np.int32(kf))
                     ss += k * k
                 xnorm[0, i] = np.sqrt(np.float64(ss)) * np.float64(d_in)
         else:
