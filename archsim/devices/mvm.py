@@ -101,7 +101,9 @@ def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray |
     float32. One part of coefficient 1 (the part is the kernel's fresh output: it is
     overwritten) takes a shortcut to that result bit for bit: ``part + 0`` (only turns -0.0
     into +0.0), then the product with out_scale computed in float64 element by element and
-    rounded into the part (numpy's buffered casting: no float64 copy of the whole output)."""
+    rounded into the part (numpy's buffered casting: no float64 copy of the whole output;
+    a float32 out_scale multiplies in float32, the same bits: the product of two float32
+    is exact in float64)."""
     if len(parts) == 1 and coeff[0] == 1:
         y = parts[0]
         y += np.float32(0.0)  # as the sum from 0: -0.0 becomes +0.0
