@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from archsim.report.analysis import component
 from archsim.units import ENERGY, TIME, format_quantity
 
 PLAN_COLUMNS = {"name": "layer", "kind": "kind", "on": "on", "matrix": "kernel matrix",
@@ -41,7 +42,6 @@ def summary_items(summary: dict, detail: bool = False) -> list[tuple[str, str]]:
     acc = summary.get("acceleration") or {}
     closed = acc.get("closed_form", {})
     m = summary.get("mapping", {})
-    layer = f", layer {summary['bottleneck_layer']}" if summary.get("bottleneck_layer") else ""
     items = [("latency", f"{summary['latency_cycles']:,} cycles = {format_quantity(summary['latency_s'], TIME)} "
                          f"per image"),
              ("throughput", f"{summary['throughput_images_per_s']:,.0f} images/s"),
@@ -52,8 +52,7 @@ def summary_items(summary: dict, detail: bool = False) -> list[tuple[str, str]]:
                         f"{summary['tops_per_w']:.3g} TOPS/W"),
              ("tiles", f"{m.get('tiles_used', '?')} of {m.get('tiles_available', '?')} used"
                        + (f", strategy {m.get('strategy', '?')}" if detail else "")),
-             ("bottleneck", f"{summary['bottleneck']} ({summary['bottleneck_kind']}{layer}, "
-                            f"{summary['bottleneck_utilisation']:.0%} busy)")]
+             ("bottleneck", component(summary))]
     if "accuracy" in summary:
         a = summary["accuracy"]
         analog = ", ".join(f"{v['mean']:.2%}" + (f" ± {v['std']:.2%}" if detail else "") + f" analog at {k}"

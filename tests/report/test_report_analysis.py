@@ -62,3 +62,11 @@ def test_x_axis_choice():
     assert analysis.x_axis([{"name": "replicas.conv1", "kind": "layer_replicas"}])[0] == "replicas.conv1"
     assert analysis.x_axis([{"name": "replicas.conv1", "kind": "layer_replicas"},
                             {"name": "replicas.conv2", "kind": "layer_replicas"}])[0] == "acceleration_pipelined"
+
+
+def test_run_summary_names_the_bottleneck_as_the_findings_do():
+    from archsim.report.text import summary_items
+    row = {"bottleneck": "tile5", "bottleneck_kind": "tile", "bottleneck_layer": "conv2", "bottleneck_utilisation": 0.87}
+    summary = {"latency_cycles": 10, "latency_s": 1e-8, "throughput_images_per_s": 1e8, "energy_per_image_j": 1e-6,
+               "tops_per_w": 1.0, **row}
+    assert dict(summary_items(summary))["bottleneck"] == analysis.component(row) == "tile5 (analog tile, layer conv2, 87% busy)"
