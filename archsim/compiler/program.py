@@ -62,6 +62,13 @@ class AnalogMapping:
     def tiles_per_replica(self) -> int:
         return len(self.blocks)
 
+    def data_rows(self, block: Block | None = None) -> int:
+        """The input (data) rows of `block`, or of the whole matrix (None): its rows less the
+        bias row, which takes no input element."""
+        if block is None:
+            return self.matrix_rows - (1 if self.bias_row else 0)
+        return block.rows - (1 if self.bias_row and block.row_stop == self.matrix_rows else 0)
+
 
 @dataclass(frozen=True)
 class LayerPlan:

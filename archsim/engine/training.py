@@ -299,7 +299,7 @@ def cycle_limit(chip: TrainingChip, images: int) -> int:
     per_image = 0.0
     for node in chip.graph:
         i = node.index
-        ops = ctl.fwd_ops[i] + ctl.bwd_ops[i] + 3 * ctl.out_bytes[i]
+        ops = ctl.fwd_ops[i] + ctl.bwd_ops[i] + LOSS_OPS_PER_OUTPUT * ctl.out_bytes[i]  # (loss on every layer)
         per_image += ops / hw.digital.ops_per_cycle + node.positions * (1 + 2 * hops * chip.network.hop_cycles)
         moved = ctl.out_bytes[i] * (2 + 2 * len(node.consumers) * 27)
         for group in ctl.groups[i][:1]:

@@ -109,7 +109,7 @@ class InSituChip:
     def transposed(self, plan: LayerPlan, replica: int, d: np.ndarray) -> np.ndarray:
         """Backward MVMs: d (n, C) @ K.T through the tiles, without the bias row (n, rows)."""
         a = plan.analog
-        width = a.matrix_rows - (1 if a.bias_row else 0)
+        width = a.data_rows()
         out = np.zeros((len(d), a.matrix_rows), dtype=np.float32)
         for b, block in enumerate(a.blocks):
             x, _ = tile_mvm_transposed(self._slices((plan.name, replica, b)), d[:, block.col_start:block.col_stop],

@@ -34,7 +34,7 @@ from simpy.events import Timeout
 from archsim.engine.core import Component
 from archsim.engine.models.linebuffer import plan_fetches
 from archsim.engine.models.tile import TileGroup
-from archsim.engine.models.wiring import build_tile_groups, digital_inputs, partition_buffers
+from archsim.engine.models.wiring import build_tile_groups, digital_inputs, partition_buffers, position_multiplicity
 
 
 class ImageState:
@@ -96,8 +96,7 @@ class Controller(Component):
         self.region_of, self.inboxes_space, self.gates, self.held_of = (
             plan.region_of, plan.inboxes, plan.gates, plan.held_of)
         # per layer and position of a perforated layer: 1 + the positions copied from it
-        self.mult_of = [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
-                        for node in graph]
+        self.mult_of = position_multiplicity(graph)
         self.book = self.net.ports.book
         self.plan = self.net.ports.plan
         self.groups: list[list[TileGroup]] = [[] for _ in range(n)]

@@ -44,7 +44,7 @@ from simpy.events import Timeout
 
 from archsim.engine.core import Clock, Component, SimulationError
 from archsim.engine.models.tile import MvmTiming, group_timing, mvm_timing
-from archsim.engine.models.wiring import data_rows
+from archsim.engine.models.wiring import line_buffer_positions
 from archsim.spec.hardware import HardwareSpec
 
 FORWARD, BACKWARD, UPDATE = 0, 1, 2
@@ -87,7 +87,7 @@ def layer_timings(hw: HardwareSpec, analog, bl: int, clock: Clock | None = None)
     slices = hw.tiles.noise.input_slices
     blocks = analog.blocks
     fwd = group_timing([mvm_timing(hw, b.rows, b.cols * cells, clock) for b in blocks])
-    bwd = group_timing([mvm_timing(hw, b.cols, data_rows(analog, b), clock) for b in blocks])
+    bwd = group_timing([mvm_timing(hw, b.cols, analog.data_rows(b), clock) for b in blocks])
     pulses = clock.cycles(bl * hw.tiles.update_pulse_time)
     staging = max(clock.transfer_cycles(b.rows + b.cols, hw.buffers.tile.read_bandwidth) for b in blocks)
     upd = OpTiming(staging, pulses, pulses if hw.tiles.double_buffered else 0)
@@ -249,7 +249,7 @@ def build_train_groups(ctl, node, bl: int) -> tuple[list[TrainGroup], int]:
     analog = node.analog
     src = node.inputs[0].src
     cells = hw.tiles.mapping.cells_per_weight()
-    data = data_rows(analog)
+    data = analog.data_rows()
     timings = layer_timings(hw, analog, bl, chip.clock)
     src_buf, src_xy = ctl.buf_of[src.index], ctl.xy_of[src.index]
     own_buf, own_xy = ctl.buf_of[node.index], ctl.xy_of[node.index]
@@ -258,7 +258,7 @@ def build_train_groups(ctl, node, bl: int) -> tuple[list[TrainGroup], int]:
         blocks, x_paths, d_plans, out_plans, back_plans = [], [], [], [], []
         for b, t in enumerate(tiles):
             block = analog.blocks[b]
-            rows = data_rows(analog, block)
+            rows = analog.data_rows(block)
             blocks.append((block.rows, block.cols, rows, cells))
             tile_buf, tile_xy = chip.tile_buffers[t], chip.tile_nodes[t]
             if tile_buf.capacity < max(rows + block.cols, block.rows):
@@ -273,6 +273,4 @@ def build_train_groups(ctl, node, bl: int) -> tuple[list[TrainGroup], int]:
                                  tiles=tiles, blocks=blocks, timings=timings, transposed=ctl.transposed[node.index],
                                  bl=bl, x_paths=x_paths, d_plans=tuple(d_plans), out_plans=tuple(out_plans),
                                  back_plans=tuple(back_plans), data_rows=data))
-    per_position = max(max(1, -(-share // data)) for _, share in groups[0].x_paths)
-    capacity = min(chip.tile_buffers[t].capacity for t in analog.tiles[0])
-    return groups, capacity // per_position
+    return groups, line_buffer_positions(chip, analog.tiles[0], [share for _, share in groups[0].x_paths], data)

@@ -44,7 +44,7 @@ from archsim.engine.core import Component
 from archsim.engine.models.chip import Chip
 from archsim.engine.models.linebuffer import plan_fetches
 from archsim.engine.models.train_tile import BACKWARD, FORWARD, PHASES, TrainGroup, build_train_groups
-from archsim.engine.models.wiring import data_rows
+from archsim.engine.models.wiring import position_multiplicity
 
 LOSS_OPS_PER_OUTPUT = 3
 """Loss gradient (softmax cross-entropy): exponential, normalisation, minus the one-hot target."""
@@ -119,10 +119,9 @@ class TrainingController(Component):
         # gradient contributions each layer waits for: its consumers, and the loss for an output
         self.grad_expected = [(len(node.consumers) + self.sink[node.index]) if self.needs[node.index] else 0
                               for node in graph]
-        self.mult_of = [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
-                        for node in graph]
+        self.mult_of = position_multiplicity(graph)
         # adds into the input gradient per transposed MVM: the data rows of every column block
-        self.partial_adds = [node.analog.col_blocks * data_rows(node.analog) if node.analog else 0
+        self.partial_adds = [node.analog.col_blocks * node.analog.data_rows() if node.analog else 0
                              for node in graph]
         self.labels = [(SimpleNamespace(name=f"{node.name} forward"), SimpleNamespace(name=f"{node.name} backward"))
                        for node in graph]

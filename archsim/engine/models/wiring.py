@@ -93,12 +93,18 @@ def partition_buffers(graph: list, chip) -> BufferPlan:
     return BufferPlan(region_of, inboxes, gates, held_of)
 
 
-def data_rows(analog, block=None) -> int:
-    """The input (data) rows of `block` of an analog mapping, or of its whole matrix (None):
-    its rows less the bias row, which takes no input element."""
-    if block is None:
-        return analog.matrix_rows - (1 if analog.bias_row else 0)
-    return block.rows - (1 if analog.bias_row and block.row_stop == analog.matrix_rows else 0)
+def line_buffer_positions(chip, tiles, shares, data: int) -> int:
+    """The most input positions a replica's tile buffers hold (its line-buffer limit): their
+    smallest capacity over what one position brings to the most loaded of them (`shares`:
+    bytes per position for each tile, of `data` input elements per patch)."""
+    per_position = max(max(1, -(-share // data)) for share in shares)
+    return min(chip.tile_buffers[t].capacity for t in tiles) // per_position
+
+
+def position_multiplicity(graph) -> list:
+    """Per layer: None, or for a perforated layer, 1 + the positions copied from each position."""
+    return [[1 + len(node.fill.get(p, ())) for p in range(node.positions)] if node.fill else None
+            for node in graph]
 
 
 def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]:
@@ -110,13 +116,13 @@ def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]
     src_buf, src_xy = ctl.buf_of[src.index], ctl.xy_of[src.index]
     unit_buf, unit_xy = ctl.buf_of[node.index], ctl.xy_of[node.index]
     cells = hw.tiles.mapping.cells_per_weight()
-    data = data_rows(analog)   # input elements per patch
+    data = analog.data_rows()   # input elements per patch
     groups = []
     for r, tiles in enumerate(analog.tiles):
         blocks, fetch, out = [], [], []
         for b, t in enumerate(tiles):
             block = analog.blocks[b]
-            rows = data_rows(analog, block)
+            rows = analog.data_rows(block)
             blocks.append((block.rows, block.cols * cells))
             tile_buf = chip.tile_buffers[t]
             if tile_buf.capacity < rows:
@@ -138,9 +144,7 @@ def build_tile_groups(ctl, node, run_length: int) -> tuple[list[TileGroup], int]
                                ctl.mult_of[node.index], tuple(ctl.gates[node.index]),
                                ctl.region_of[node.chain[-1].index])
         groups.append(group)
-    per_position = max(max(1, -(-share // data)) for _, share, _ in groups[0].fetch_paths)
-    capacity = min(chip.tile_buffers[t].capacity for t in analog.tiles[0])
-    return groups, capacity // per_position
+    return groups, line_buffer_positions(chip, analog.tiles[0], [share for _, share, _ in groups[0].fetch_paths], data)
 
 
 def digital_inputs(ctl, node) -> tuple:
