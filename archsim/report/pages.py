@@ -146,17 +146,6 @@ def _run_page(directory: Path) -> _Page:
 
 # ---------------------------------------------------------------- training
 
-def _endurance(writes: dict) -> float:
-    """The endurance the writes were counted against: history.json holds it; older files only
-    as max / max_fraction (and without a single write not even that: the spec's default)."""
-    if "endurance" in writes:
-        return writes["endurance"]
-    if writes.get("max_fraction"):
-        return writes["max"] / writes["max_fraction"]
-    from archsim.spec.devices import UpdateDevice
-    return UpdateDevice().endurance
-
-
 def write_train_report(directory: str | Path) -> dict:
     """plots/ and index.html of a training directory (written by `archsim train`)."""
     return _write(directory, _train_page)
@@ -197,7 +186,7 @@ def _train_page(directory: Path) -> _Page:
                     "Train loss and test accuracy per epoch (history.json).")
     if "writes" in last:
         writes = last["writes"]
-        _add_figure(figures, directory, "writes", plots.writes(writes["histogram"], _endurance(writes)),
+        _add_figure(figures, directory, "writes", plots.writes(writes["histogram"], writes["endurance"]),
                     "Write-erase cycles per physical device at the end of training.")
     if "after_drift" in last:
         _add_figure(figures, directory, "drift", plots.drift(last["after_drift"], last["test_accuracy"]),
