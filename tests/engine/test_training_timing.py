@@ -8,7 +8,8 @@ import math
 import pytest
 
 from archsim.compiler import compile_program
-from archsim.engine import SimulationError, TimingResult, mvm_timing, simulate_training, training_closed_form
+from archsim.engine import (SimulationError, TimingResult, mvm_timing, simulate_training, single_replica,
+                            training_closed_form)
 from archsim.engine.models.train_tile import layer_timings
 from archsim.spec import load_hardware, load_workload
 
@@ -142,13 +143,16 @@ def test_rapa_16_4_1_training_acceleration_is_consistent_with_inference(workload
     critical = closed["acceleration"]["critical_path"]
     assert critical == base["critical_path_cycles"] / closed["critical_path_cycles"]
     assert 0.85 * critical <= result.acceleration.sequential <= critical
-    # the summary's ratios are those of its own step latency and throughput against the baseline's,
-    # and it reports the inference closed form (16) beside the training one
+    # the baseline is the same network simulated with one replica per layer, and the summary's
+    # ratios are the step's latency and throughput against it; it reports the inference closed
+    # form (16) beside the training one
+    base = simulate_training(single_replica(prog), settings(images=16), baseline=False)
     summary = result.summary()
     acc = summary["acceleration"]
-    throughput = summary["throughput_images_per_s"]
-    assert acc["pipelined"] == pytest.approx(throughput / acc["baseline_throughput_images_per_s"])
-    assert acc["sequential"] == pytest.approx(acc["baseline_latency_cycles"] / summary["latency_cycles"])
+    assert acc["baseline_latency_cycles"] == base.latency_cycles
+    assert acc["baseline_throughput_images_per_s"] == pytest.approx(base.throughput_images_per_s)
+    assert acc["pipelined"] == pytest.approx(summary["throughput_images_per_s"] / base.throughput_images_per_s)
+    assert acc["sequential"] == pytest.approx(base.latency_cycles / summary["latency_cycles"])
     assert summary["inference_acceleration_closed_form"]["pipelined"] == 16 != acc["closed_form"]["pipelined"]
 
 
@@ -178,7 +182,8 @@ def test_result_views_and_errors(ideal_rapa32):
     assert isinstance(result, TimingResult)
     summary = result.summary()
     assert summary["mode"] == "training" and summary["latency_cycles"] == result.latency_cycles
-    assert summary["latency_s"] == result.latency_cycles / result.clock_hz
+    assert result.clock_hz == ideal_rapa32.hardware.clock == 1e9   # the spec's clock, 1 GHz
+    assert summary["latency_s"] == pytest.approx(result.latency_cycles * 1e-9)
     assert len(summary["latency_per_image_cycles"]) == 3
     assert min(summary["latency_per_image_cycles"]) >= result.latency_cycles   # streamed steps wait
     # digital layers have a forward and a backward span per image, no update
