@@ -11,7 +11,7 @@ from pathlib import Path
 from archsim.data.weights import load_weights, save_weights
 from archsim.errors import DataError
 from archsim.files import replace_atomically
-from archsim.nn.train import TrainState
+from archsim.nn.train import IN_SITU, TrainState
 
 VELOCITY = "velocity/"
 
@@ -24,7 +24,8 @@ def devices_path(path: Path) -> Path:
 
 def save_checkpoint(path: Path, state: TrainState, meta: dict) -> None:
     """Written atomically (save_weights), so an interrupted run never leaves a broken checkpoint;
-    the device states first, tagged with their epoch, so they never run ahead of the weights."""
+    the device states first, tagged with their epoch: a crash between the two writes leaves them
+    one epoch ahead of the weights, which `load_checkpoint` refuses rather than mix the two."""
     if state.devices is not None:
         saved = {"epoch": state.epoch, "devices": state.devices}
         replace_atomically(devices_path(path), lambda tmp: tmp.write_bytes(pickle.dumps(saved, pickle.HIGHEST_PROTOCOL)))
@@ -50,5 +51,9 @@ def load_checkpoint(path: Path, specs) -> TrainState:
             raise DataError(f"{devices_path(path)}: holds the devices after epoch {saved['epoch']}, but {path} "
                             f"the weights after epoch {epoch}; delete both to start again")
         devices = saved["devices"]
+    elif epoch > 0 and specs.run.train.algorithm in IN_SITU:
+        raise DataError(f"{path}: in-situ training ({specs.run.train.algorithm.value}) resumes on the devices it "
+                        f"left, but {devices_path(path)} is missing; without it the devices, their write counts "
+                        f"and noise would start again. Restore it, or choose another --out to start again")
     return TrainState(params=params, velocity=velocity, epoch=epoch, history=list(meta["history"]),
                       devices=devices)

@@ -110,7 +110,8 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     the uninterrupted run did: weights, history, and every device's write count."""
     from types import SimpleNamespace
 
-    from archsim.nn.checkpoint import load_checkpoint, save_checkpoint
+    from archsim.errors import DataError
+    from archsim.nn.checkpoint import devices_path, load_checkpoint, save_checkpoint
     (tx, ty), (vx, vy) = bars(160, 0), bars(40, 1)
     s = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
                         "train.lr=0.005"]).train
@@ -123,9 +124,12 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
 
     full = train(compiled(), tx, ty, vx, vy, s, seed=0, checkpoint=checkpoint)
     specs = SimpleNamespace(workload=SimpleNamespace(name="bars"), hardware=SimpleNamespace(name="tiny"),
-                            run=SimpleNamespace(seed=0))
+                            run=SimpleNamespace(seed=0, train=s))
     state = load_checkpoint(ckpt, specs)
     assert state.epoch == 1 and state.devices is not None
     resumed = train(compiled(), tx, ty, vx, vy, s, seed=0, state=state)
     assert all(np.array_equal(full.params[k], resumed.params[k]) for k in full.params)
     assert resumed.history == full.history  # incl. the writes, counted from the start of training
+    devices_path(ckpt).unlink()  # the weights alone would restart the devices: refused
+    with pytest.raises(DataError, match="is missing"):
+        load_checkpoint(ckpt, specs)
