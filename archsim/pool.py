@@ -27,8 +27,12 @@ def limit_threads() -> None:
         os.environ[name] = "1"
 
 
+_WORKER = "ARCHSIM_POOL_WORKER"  # set in every worker: its work does not start pools of its own
+
+
 def worker_init() -> None:
     limit_threads()
+    os.environ[_WORKER] = "1"
     # Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a parent killed outright (SIGKILL, out of memory) cannot stop its workers: they stop themselves
@@ -42,9 +46,31 @@ def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
 
 
 def spawn_executor(workers: int) -> ProcessPoolExecutor:
-    """A spawn-context pool of `workers` processes initialised by `worker_init`."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=worker_init)
+    """A spawn-context pool of `workers` processes initialised by `worker_init`, all started
+    at once. The thread limits are also put in the environment they are spawned with (and
+    taken out again here), so they hold even for libraries a worker imports before its
+    initializer runs (the main module of the parent is re-imported first)."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    limit_threads()
+    try:
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=worker_init)
+        try:
+            list(executor.map(_ready_task, range(workers)))  # start every worker now
+        except BaseException:
+            stop(executor)
+            raise
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return executor
+
+
+def _ready_task(_: int) -> int:
+    return os.getpid()
 
 
 def stop(executor: ProcessPoolExecutor) -> None:
@@ -56,8 +82,9 @@ def stop(executor: ProcessPoolExecutor) -> None:
 
 
 def can_spawn() -> bool:
-    """False inside a daemonic process (a dask worker, say), which may not have children."""
-    return not multiprocessing.current_process().daemon
+    """False inside a daemonic process (a dask worker, say), which may not have children, and
+    inside a worker of these pools (a sweep point): its processes would oversubscribe the cores."""
+    return not multiprocessing.current_process().daemon and _WORKER not in os.environ
 
 
 @dataclass(frozen=True)
@@ -70,31 +97,9 @@ class Workers:
 
 @contextmanager
 def worker_pool(count: int) -> Iterator[Workers]:
-    """`count` worker processes, started at once with one numba and one BLAS thread each.
-
-    The thread limits are also put in the environment the workers are spawned with (and
-    taken out again here), so they hold even for libraries a worker imports before its
-    initializer runs (the main module of the parent is re-imported first)."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    limit_threads()
-    try:
-        executor = spawn_executor(count)
-        try:
-            list(executor.map(_ready_task, range(count)))  # start every worker now
-        except BaseException:
-            stop(executor)
-            raise
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    """`count` worker processes (`spawn_executor`), stopped on leaving."""
+    executor = spawn_executor(count)
     try:
         yield Workers(executor, count)
     finally:
         stop(executor)
-
-
-def _ready_task(_: int) -> int:
-    return os.getpid()

@@ -159,3 +159,11 @@ def test_products_without_chunk_keying_and_daemonic_processes_evaluate_here(monk
     result, _ = accuracy.chip_accuracy(program, params, images.images, images.labels, times=(1.0,), repeats=1,
                                        seed=0, workers=2)
     assert result["images"] == 60
+
+
+def test_pool_workers_start_no_pools_of_their_own():
+    """A sweep point's run.workers must not start a pool inside a pool worker (N x M processes)."""
+    from archsim.pool import can_spawn, worker_pool
+    with worker_pool(1) as workers:
+        assert workers.executor.submit(can_spawn).result() is False
+    assert can_spawn()
