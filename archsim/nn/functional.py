@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 def pad_hw(x: np.ndarray, padding: int, value: float = 0.0) -> np.ndarray:
     """x (B, C, H, W) with `padding` rows and columns of `value` around each map (np.pad's
-    result, several times faster for small maps)."""
+    result, 1.2-3.4x faster on the RAPA and ResNet-32 maps, measured: most on small ones)."""
     if padding == 0:
         return x
     b, c, h, w = x.shape
@@ -45,7 +45,8 @@ def to_nhwc(x: np.ndarray, padding: int = 0) -> np.ndarray:
 
 
 def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
-    """Patches (B, P, k*k*C) in raster order of the output positions, rows (ki, kj, c)."""
+    """Patches (B, P, k*k*C) in raster order of the output positions, rows (ki, kj, c): the
+    obvious form, which the tests hold `devices.inputs.patch_rows` (the network's gather) to."""
     b, c = x.shape[:2]
     view = sliding_window_view(to_nhwc(x, padding), (kernel, kernel), axis=(1, 2))[:, ::stride, ::stride]
     oh, ow = view.shape[1:3]  # view: (B, oh, ow, C, k, k)

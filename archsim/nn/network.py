@@ -172,11 +172,7 @@ class PassLog:
         """Record one batch: `passes` of the rows in `order` (uncomputed patches count 1)."""
         flat = np.ones(batch * patches, dtype=np.int16)
         flat[order] = passes
-        counts = np.bincount(flat, minlength=8)
-        hist = self.histogram.setdefault(layer, np.zeros(len(counts), np.int64))
-        if len(counts) > len(hist):
-            hist = self.histogram[layer] = np.pad(hist, (0, len(counts) - len(hist)))
-        hist[:len(counts)] += counts
+        self._count(layer, np.bincount(flat, minlength=8))
         grid = flat.reshape(batch, patches)
         for i, image in enumerate(image_ids):
             if image < self.keep:
@@ -187,9 +183,13 @@ class PassLog:
         for layer, images in other.per_image.items():
             self.per_image.setdefault(layer, {}).update(images)
         for layer, counts in other.histogram.items():
-            hist = self.histogram.get(layer, np.zeros(0, np.int64))
-            size = max(len(hist), len(counts))
-            self.histogram[layer] = np.pad(hist, (0, size - len(hist))) + np.pad(counts, (0, size - len(counts)))
+            self._count(layer, counts)
+
+    def _count(self, layer: str, counts: np.ndarray) -> None:
+        """Add a histogram of passes (index: passes) to the layer's, the shorter padded."""
+        hist = self.histogram.get(layer, np.zeros(0, np.int64))
+        size = max(len(hist), len(counts))
+        self.histogram[layer] = np.pad(hist, (0, size - len(hist))) + np.pad(counts, (0, size - len(counts)))
 
     def mean(self) -> dict[str, float]:
         return {k: float((np.arange(len(h)) * h).sum() / max(h.sum(), 1)) for k, h in self.histogram.items()}
