@@ -410,7 +410,7 @@ def compare(workload, hardware: Iterable[str] | None = None, settings=None, sets
     """`archsim compare`: the workload under each patch-assignment strategy on each chip (`none`
     means no replication: one replica per layer). Same outputs as `sweep`."""
     from archsim.sweep import Axis, expand, set_axes, split_values
-    names = split_values(strategies) if isinstance(strategies, str) else list(strategies)
+    names = [s for s in (split_values(strategies) if isinstance(strategies, str) else strategies) if s]
     bad = [s for s in names if s not in STRATEGIES]
     if bad or not names or len(set(names)) != len(names):
         raise SpecError([f"--strategies {','.join(names)}: each must be one of {', '.join(STRATEGIES)}, "

@@ -129,8 +129,9 @@ def _cmd_sweep(args) -> int:
 
 def _cmd_compare(args) -> int:
     from archsim import api
-    info = api.compare(args.workload, args.hardware, args.settings, args.sets, args.strategies or api.STRATEGIES,
-                       args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+    strategies = api.STRATEGIES if args.strategies is None else args.strategies  # "" is an error, not "all"
+    info = api.compare(args.workload, args.hardware, args.settings, args.sets, strategies, args.out,
+                       executor=args.executor, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
                        accuracy=args.accuracy)
     _sweep_summary(info)
     return 0

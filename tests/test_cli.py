@@ -94,3 +94,8 @@ def test_help_and_version(argv):
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 0
+
+
+def test_compare_with_no_strategy_named_is_an_error(capsys):
+    assert main(["compare", "rapa_convnet_28", "--strategies", ""]) == 2   # not "all of them"
+    assert "--strategies" in capsys.readouterr().err
