@@ -93,7 +93,7 @@ def test_worker_processes_give_the_numbers_of_one_process():
     assert max(one["passes_mean"].values()) > 1.05  # bound management repeated MVMs
 
 
-def test_each_evaluation_reserves_its_own_noise_counters():
+def test_each_evaluation_reserves_its_own_noise_counters(monkeypatch):
     """Chunk i of an evaluation draws from base + i * T (T tiles); a second evaluation of the
     same product, and MVMs after it, draw past the first one's counters."""
     from archsim.data import load_dataset
@@ -115,13 +115,10 @@ def test_each_evaluation_reserves_its_own_noise_counters():
         seen.append((base, index))
         original(self, base, index)
 
-    type(product).start_chunk = spy
-    try:
-        evaluate(net, params, images.images, images.labels)
-        assert product.calls == 3 * tiles
-        evaluate(net, params, images.images, images.labels)
-    finally:
-        type(product).start_chunk = original
+    monkeypatch.setattr(type(product), "start_chunk", spy)
+    evaluate(net, params, images.images, images.labels)
+    assert product.calls == 3 * tiles
+    evaluate(net, params, images.images, images.labels)
     assert seen == [(0, 0), (0, 1), (0, 2), (0, 3), (3 * tiles, 0), (3 * tiles, 1), (3 * tiles, 2), (3 * tiles, 3)]
     assert product.calls == 6 * tiles
 
@@ -134,6 +131,7 @@ def test_products_without_chunk_keying_and_daemonic_processes_evaluate_here(monk
 
     from archsim.data import load_dataset
     from archsim.nn import Network, accuracy
+    from archsim.nn.network import digital_product
     from archsim.nn.train import evaluate
     from archsim.pool import Workers
 
@@ -149,7 +147,7 @@ def test_products_without_chunk_keying_and_daemonic_processes_evaluate_here(monk
 
     def counting(plan, replica, patches, kernel):
         calls.append(len(patches))
-        return patches @ kernel[:-1] + kernel[-1] if kernel.shape[0] == patches.shape[1] + 1 else patches @ kernel
+        return digital_product(plan, replica, patches, kernel)
 
     one = evaluate(Network(program, counting), params, images.images, images.labels,
                    workers=Workers(Refusing(), 2))
