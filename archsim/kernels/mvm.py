@@ -177,8 +177,11 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
 # when the machine is loaded. The output kernel goes parallel only for large
 # outputs: right after a GEMM, OpenBLAS's idle threads spin for a while, and a
 # parallel numba region then fights them for the cores (a 1274 x 32 MVM took
-# 8 ms instead of 0.3). Both versions run the serial worker over the same fixed
-# chunks of rows (the same results).
+# 8 ms instead of 0.25). Both versions run the serial worker over the same fixed
+# chunks of rows (the same results). Measured on the 2-core machine (whole MVMs,
+# 256 x 512 tile): with one BLAS thread (the worker processes) the parallel pass
+# gains 5-14 % from 2**20 outputs on, nothing at 2**19; with two BLAS threads
+# it gains nothing up to 2**23 either way.
 _PARALLEL_FINISH_MIN = 1 << 19  # outputs (rows x columns) from which the output kernel is parallel
 
 
