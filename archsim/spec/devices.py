@@ -138,7 +138,8 @@ class UpdateDevice:
     endurance: float = spec_field(1e8, doc="write-erase cycles a device survives (PCM: 1e6 to 1e8); "
                                            "write counts are reported as a fraction of it", ge=1)
     mp_threshold: float = spec_field(1.0, doc="mixed-precision transfer threshold epsilon in units of dw_min "
-                                              "(Nandakumar 2020: the device granularity, 1)", gt=0)
+                                              "(Nandakumar 2020: the device granularity, 1); at least 1, since "
+                                              "a transfer moves whole device steps", ge=1)
     hic_accumulator_bits: int = spec_field(8, doc="bits of the hic low-precision signed update accumulator; "
                                                   "it holds 2**(bits-1) steps per multi-level device level "
                                                   "(our assumption: 8)", ge=1, le=24)

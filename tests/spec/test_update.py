@@ -55,3 +55,9 @@ def test_update_problems_are_located_and_all_reported(write):
         f"{where}.hic_accumulator_bits must be an integer from 1 to 24, not 30",
         f"{where}.hic_rounding must be one of nearest, stochastic, not 'stocastic' (did you mean 'stochastic'?)",
     ]
+
+
+def test_mixed_precision_threshold_below_one_step_is_refused():
+    """A transfer moves whole device steps: a threshold below one dw_min would change nothing."""
+    with pytest.raises(SpecError, match=r"mp_threshold must be a number >= 1, not 0.5"):
+        load_hardware("rpu", ["tiles.update.mp_threshold=0.5"])
