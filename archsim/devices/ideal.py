@@ -32,6 +32,10 @@ class IdealModel:
         """Ideal devices are programmed exactly."""
         return np.zeros(np.shape(g_target))
 
+    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Exactly the target (z unused)."""
+        return np.asarray(g_target, dtype=np.float64).copy()
+
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         g_target = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, self.g_max)
         stuck = draw_stuck(g_target.shape, self.spec.stuck, rng)

@@ -101,6 +101,11 @@ class PCMModel:
         x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max) / s.g_max
         return s.prog_noise_scale * prog_sigma(x, s.g_max)
 
+    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The conductance reached at g_target with standard-normal draws z: programming
+        noise, and no conductance below 0."""
+        return np.maximum(g_target + self.prog_sigma(g_target) * z, 0.0)
+
     def drift_exponents(self, g_target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One drift exponent per device, drawn from its target state (models.md section 4)."""
         x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, self.spec.g_max) / self.spec.g_max
@@ -110,8 +115,7 @@ class PCMModel:
         """Programming noise and one drift exponent per device (draw order: noise, nu, faults)."""
         s = self.spec
         g_target = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max)
-        noise = rng.standard_normal(g_target.shape)
-        g_prog = np.maximum(g_target + self.prog_sigma(g_target) * noise, 0.0)
+        g_prog = self.programmed(g_target, rng.standard_normal(g_target.shape))
         nu = self.drift_exponents(g_target, rng)
         stuck = draw_stuck(g_target.shape, s.stuck, rng)
         if stuck is not None:

@@ -58,12 +58,16 @@ class RRAMModel:
             return s.prog_noise * np.abs(g_target)
         return np.full(np.shape(g_target), s.prog_noise * s.g_max)
 
+    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The conductance reached at g_target with standard-normal draws z: programming
+        noise, within the device's window (programming cannot leave it)."""
+        return np.clip(g_target + self.prog_sigma(g_target) * z, self.spec.g_min, self.spec.g_max)
+
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         """Snap to the levels, add programming noise (draw order: noise, faults)."""
         s = self.spec
         g_target = snap_to_levels(g_target, s.g_min, s.g_max, s.levels)
-        noise = rng.standard_normal(g_target.shape)
-        g_prog = np.clip(g_target + self.prog_sigma(g_target) * noise, s.g_min, s.g_max)
+        g_prog = self.programmed(g_target, rng.standard_normal(g_target.shape))
         stuck = draw_stuck(g_target.shape, s.stuck, rng)
         return DeviceState(g_target=g_target, g_prog=apply_stuck(g_prog, stuck, s.g_max), stuck=stuck)
 

@@ -324,3 +324,16 @@ def test_bad_update_arguments(cls):
     with pytest.raises(ValueError, match="non-empty 2-D matrix"):
         cls.program(np.zeros(3), UpdateDevice(), np.random.default_rng(0))
     np.testing.assert_array_equal(state.weights(), before)  # nothing applied
+
+
+def test_hic_programming_keeps_each_device_model_in_its_window():
+    """hic programs through the device model: RRAM's programming cannot leave [g_min, g_max],
+    PCM's only stops at 0 (and may overshoot g_max)."""
+    from archsim.devices.training.hic import _program
+    from archsim.spec.devices import RRAMDevice
+    u = np.tile([0.0, 1.0], 2000).reshape(2, 2000)  # half at g_min, half at g_max
+    rram = RRAMDevice(g_min=10e-6, g_max=100e-6, prog_noise=0.2)
+    g = _program(u, rram, np.random.default_rng(0))
+    assert g.min() == 10e-6 and g.max() == 100e-6  # noise pushed devices onto both bounds
+    pcm = _program(u, PCMDevice(), np.random.default_rng(0))
+    assert pcm.min() == 0.0 and pcm.max() > PCMDevice().g_max

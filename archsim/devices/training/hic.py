@@ -226,12 +226,9 @@ def _targets(big: np.ndarray, ml: np.ndarray, n: int, m1: int) -> np.ndarray:
 
 
 def _program(u: np.ndarray, device: Device, rng: np.random.Generator) -> np.ndarray:
-    """Conductances (S) programmed at targets u with the device model's programming noise
-    (`prog_sigma`: PCM as models.md section 4, RRAM its own, ideal none),
-    g = max(g_target + sigma N(0, 1), 0); no draw where the device is noise-free."""
+    """Conductances (S) programmed at targets u with the device model's programming noise and
+    bounds (`programmed`: PCM as models.md section 4, RRAM within its window, ideal exact);
+    no draw where the device is noise-free."""
     model = device_model(device)
     g = model.g_min + u * (model.g_max - model.g_min)
-    sigma = model.prog_sigma(g)
-    if sigma.any():
-        g = np.maximum(g + sigma * rng.standard_normal(u.shape), 0.0)
-    return g
+    return model.programmed(g, rng.standard_normal(u.shape)) if model.prog_sigma(g).any() else g
