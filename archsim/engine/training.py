@@ -32,16 +32,12 @@ def default_bl(program: Program) -> int:
     return program.hardware.tiles.update.bl
 
 
-def default_window(program: Program, bl: int | None = None, *, overlap_updates: bool = True,
-                   form: dict | None = None) -> int:
+def default_window(closed_form: dict) -> int:
     """Images in flight by default: enough to keep the slowest stage busy in the closed form
-    (Little's law: ceil(step latency / stage time)) plus one. `form`: the program's
-    `training_closed_form` with these arguments, if already computed."""
-    if form is None:
-        form = training_closed_form(program, bl, overlap_updates=overlap_updates)
-    if not form["stage_cycles"]:
+    (`training_closed_form`; Little's law: ceil(step latency / stage time)) plus one."""
+    if not closed_form["stage_cycles"]:
         return 1
-    return -(-form["critical_path_cycles"] // form["stage_cycles"]) + 1
+    return -(-closed_form["critical_path_cycles"] // closed_form["stage_cycles"]) + 1
 
 
 def training_closed_form(program: Program, bl: int | None = None, *, overlap_updates: bool = True) -> dict:
@@ -235,7 +231,7 @@ def simulate_training(program: Program, settings: RunSettings | None = None, *, 
     bl: update pulse-train length (default: the spec's `tiles.update.bl`).
     baseline: also simulate the same network with one replica per layer and report the
       training acceleration against it (`result.acceleration`).
-    window: most images in flight (default `default_window`).
+    window: most images in flight (default `default_window` of the closed form).
     overlap_updates: a layer's updates overlap the backward pass of the layers below
       (False: layers one after another, the closed form's sequential step).
     trace / trace_limit / max_cycles: as for `simulate` (the trace is the stream's).
@@ -277,7 +273,7 @@ def _steps(program: Program, settings: RunSettings, bl: int, window: int | None,
     alone; the step's latency is that of one image on the empty chip.
     """
     closed = training_closed_form(program, bl, overlap_updates=overlap)
-    window = default_window(program, bl, overlap_updates=overlap, form=closed) if window is None else int(window)
+    window = default_window(closed) if window is None else int(window)
     stream = _run(program, settings, bl, window, overlap, closed, trace, trace_limit, max_cycles)
     if settings.images == 1:
         return stream
