@@ -87,7 +87,8 @@ def main() -> None:
                 total += med
                 print(f"threads={threads} {label:5s} {name}: {med:.3f} ms/image (min {low:.3f}), "
                       f"pulses/image {state.pulses.sum() / (REPEATS + 1) / IMAGES:.0f}")
-            print(f"threads={threads} {label:5s} all layers: {total:.3f} ms/image ({total / gemm:.1f}x the GEMM)")
+            print(f"threads={threads} {label:5s} all layers: {total:.3f} ms/image "
+                  f"({total / gemm:.1f}x the GEMM on BLAS's default threads)")
             totals[(threads, label)] = total
     set_num_threads(default_threads)
     print(f"rpu_ms_per_image={totals[(default_threads, 'rpu')]:.3f} "
