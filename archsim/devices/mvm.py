@@ -63,6 +63,10 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
         if read_sigma.shape != slices.weights.shape:
             raise ValueError(f"read_sigma must have the shape of the slice weights "
                              f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
+    if n_slices == 1 and slices.coeff[0] == 1:  # the kernel applies the column scale itself
+        return BACKENDS[backend](x, slices.weights[0], seed=seed, counter=counter,
+                                 read_sigma=None if read_sigma is None else read_sigma[0],
+                                 out_scale=np.ascontiguousarray(slices.out_scale, np.float64), **args)
     parts = []
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
@@ -98,12 +102,13 @@ def _unit(scale: np.ndarray | None) -> bool:
 
 def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray | None) -> np.ndarray:
     """out_scale * sum_p coeff_p parts_p, summed in float64 (from 0) and rounded once to
-    float32. One part of coefficient 1 (the part is the kernel's fresh output: it is
-    overwritten) takes a shortcut to that result bit for bit: ``part + 0`` (only turns -0.0
-    into +0.0), then the product with out_scale computed in float64 element by element and
-    rounded into the part (numpy's buffered casting: no float64 copy of the whole output;
-    a float32 out_scale multiplies in float32, the same bits: the product of two float32
-    is exact in float64)."""
+    float32. (One forward slice of coefficient 1 gets this result from the kernel, which
+    applies out_scale in its output pass.) One part of coefficient 1 (the part is the
+    kernel's fresh output: it is overwritten) takes a shortcut to that result bit for bit:
+    ``part + 0`` (only turns -0.0 into +0.0), then the product with out_scale computed in
+    float64 element by element and rounded into the part (numpy's buffered casting: no
+    float64 copy of the whole output; a float32 out_scale multiplies in float32, the same
+    bits: the product of two float32 is exact in float64)."""
     if len(parts) == 1 and coeff[0] == 1:
         y = parts[0]
         y += np.float32(0.0)  # as the sum from 0: -0.0 becomes +0.0

@@ -32,6 +32,7 @@ INT64_LIMIT = 1 << 63  # seeds below this are their own int64 bit pattern
 SMALL_INT_LIMIT = 128  # above every valid bits / passes / slices value
 F32 = np.dtype(np.float32)
 I32 = np.dtype(np.int32)
+F64 = np.dtype(np.float64)
 _INF = math.inf
 
 
@@ -89,7 +90,7 @@ def _as_matrix(a, name):
 
 def normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
               noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
-              counter):
+              counter, out_scale=None):
     """Full validation: returns the arguments in canonical form (with the noise
     management mode as its integer code) or raises.
 
@@ -107,6 +108,15 @@ def normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, 
         if read_sigma.shape != w.shape:
             raise ValueError(f"read_sigma must have the shape of w {w.shape} (one sigma per "
                              f"device), got {read_sigma.shape}")
+    if out_scale is not None:
+        n_out = w.shape[0 if trans else 1]
+        if type(out_scale) is not np.ndarray or out_scale.dtype.kind not in "fiu":
+            raise TypeError(f"out_scale must be a numpy array of {n_out} real numbers, got "
+                            f"{type(out_scale).__name__}")
+        if out_scale.shape != (n_out,):
+            raise ValueError(f"out_scale must have one value per output ({n_out},), got "
+                             f"{out_scale.shape}")
+        out_scale = np.ascontiguousarray(out_scale, dtype=F64)  # (values unchecked, as w's)
     mode = NM_CODES.get(noise_management) if type(noise_management) is str else None
     if mode is None:
         raise ValueError(f"noise_management must be one of {sorted(NM_CODES)}, "
@@ -125,7 +135,7 @@ def normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, 
     seed = _as_uint64(seed, "seed")
     counter = _as_uint64(counter, "counter")
     return (x, w, mode, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-            nm_constant, max_passes, slices, read_sigma, seed, counter)
+            nm_constant, max_passes, slices, read_sigma, seed, counter, out_scale)
 
 
 def sigma_error(read_sigma):

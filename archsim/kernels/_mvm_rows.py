@@ -125,8 +125,10 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
 
 @jit
 def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, read, slices, key, xnorm, y, passes, sat, acc, tbuf, z):
-    """Noise, ADC, slice recombination and rescale of rows[lo:hi].
+                 out_noise, w_noise, read, slices, key, xnorm, y, out_scale, passes, sat, acc,
+                 tbuf, z):
+    """Noise, ADC, slice recombination and rescale of rows[lo:hi] (and the column
+    scale, when ``out_scale`` is not None: a None argument compiles without it).
 
     Reads the analog products ys[s * n + i, :] (s = slice, n = len(rows)) and,
     when ``read``, the read-noise variances vs[s * n + i, :] (same layout);
@@ -159,7 +161,10 @@ def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, 
         scale = alpha[b] * np.float32(2.0**p)
         if scale == 0.0:
             for c in range(n_out):
-                y[b, c] = 0.0
+                if out_scale is not None:
+                    y[b, c] = 0.0 * out_scale[c]  # (+0 times the scale: a signed zero)
+                else:
+                    y[b, c] = 0.0
             sat[i] = False
             continue
         any_sat = False
@@ -189,12 +194,19 @@ def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, 
                         t = tbuf[c]
                         any_sat = any_sat | (abs(t) >= bound)
                         v = coef * (min(max(np.rint(t * g_out), -hq), hq) * d_out)
-                        y[b, c] = v * scale
+                        if out_scale is not None:  # (v * scale + 0) * out_scale, in float64
+                            y[b, c] = np.float64(v * scale + np.float32(0.0)) * out_scale[c]
+                        else:
+                            y[b, c] = v * scale
                 else:
                     for c in range(n_out):
                         t = tbuf[c]
                         any_sat = any_sat | (abs(t) >= bound)
-                        y[b, c] = (coef * min(max(t, -bound), bound)) * scale
+                        v = coef * min(max(t, -bound), bound)
+                        if out_scale is not None:
+                            y[b, c] = np.float64(v * scale + np.float32(0.0)) * out_scale[c]
+                        else:
+                            y[b, c] = v * scale
                 break
             if adc_bits > 0:
                 for c in range(n_out):
@@ -214,7 +226,10 @@ def _finish_rows(ys, vs, rows, lo, hi, p, alpha, dac_bits, dac_range, adc_bits, 
                     acc[c] = acc[c] + tbuf[c]
         if slices > 1:
             for c in range(n_out):
-                y[b, c] = acc[c] * scale
+                if out_scale is not None:
+                    y[b, c] = np.float64(acc[c] * scale + np.float32(0.0)) * out_scale[c]
+                else:
+                    y[b, c] = acc[c] * scale
         sat[i] = any_sat
 
 

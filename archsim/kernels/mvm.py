@@ -67,6 +67,10 @@ input vector ``x`` (a row of the batch of ``B``):
    (``max_passes = 1``: bound management off; the last iteration's clipped
    output is kept). ``passes[b] = iterations * input_slices`` analog passes.
 8. Digital rescale: ``y = acc * scale``.
+9. Optional column scale (``out_scale``, float64 per output, e.g. the weight
+   scale times drift compensation of the tile that owns the columns): ``y =
+   float32(float64(y + 0) * out_scale)``, rounded once (``+ 0`` turns -0.0
+   into +0.0, as a sum from zero does).
 
 Randomness: one stream ``(seed, counter)`` of
 :func:`archsim.kernels.gaussian.standard_normal`. With ``Q = max_passes * S``
@@ -90,7 +94,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import (F32, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, normalise, params_ok,
+from ._args import (F32, F64, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, normalise, params_ok,
                     sigma_error)
 from ._mvm_rows import (_finish_rows, _matvec, _prepare_rows, _sigma_ok, _square_sigma,
                         _work_buffers)
@@ -110,14 +114,15 @@ _BAD_SIGMA = 2
 # the analog products computed in numba (no BLAS or Python call per pass).
 @jit
 def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-               out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, y, passes):
+               out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, y, out_scale,
+               passes):
     """Writes y and passes and returns 0, or returns a status without writing:
     _BAD_PARAMS (a value out of range, see params_ok) or _BAD_SIGMA
     (read_sigma holds a negative or non-finite value).
 
-    ``read_sigma`` None compiles a specialisation without the read-noise code
-    (numba prunes the ``is not None`` branches): no dummy array or flag to
-    pass on the latency-bound path."""
+    ``read_sigma`` (``out_scale``) None compiles a specialisation without the
+    read-noise (column-scale) code (numba prunes the ``is not None`` branches):
+    no dummy array or flag to pass on the latency-bound path."""
     if not params_ok(mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range, out_noise,
                      w_noise, max_passes, slices):
         return _BAD_PARAMS
@@ -164,7 +169,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
                         _matvec(xsq, s, b, read_sigma, trans, True, vs, s * batch + b, lanes)
             _finish_rows(ys, vs, rows, b, b + 1, p, alpha, dac_bits, dac_range, adc_bits,
                          adc_range, out_noise, w_noise, read, slices, key, xnorm, y,
-                         passes, sat, acc, tbuf, z)
+                         out_scale, passes, sat, acc, tbuf, z)
             if not sat[b]:
                 break
     return 0
@@ -187,7 +192,7 @@ _PARALLEL_FINISH_MIN = 1 << 19  # outputs (rows x columns) from which the output
 
 @pjit
 def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
-                  w_noise, read, slices, seed, counter, xnorm, y, passes, sat):
+                  w_noise, read, slices, seed, counter, xnorm, y, out_scale, passes, sat):
     n = rows.shape[0]
     key = stream_key(np.uint64(seed), np.uint64(counter))
     nchunks = (n + _ROW_CHUNK - 1) // _ROW_CHUNK
@@ -195,23 +200,23 @@ def _finish_batch(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_ran
         acc, tbuf, z = _work_buffers(y.shape[1], _ROW_CHUNK, slices)
         _finish_rows(ys, vs, rows, ch * _ROW_CHUNK, min(n, (ch + 1) * _ROW_CHUNK), p, alpha,
                      dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, read,
-                     slices, key, xnorm, y, passes, sat, acc, tbuf, z)
+                     slices, key, xnorm, y, out_scale, passes, sat, acc, tbuf, z)
 
 
 @jit
 def _finish_serial(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
-                   w_noise, read, slices, seed, counter, xnorm, y, passes, sat):
+                   w_noise, read, slices, seed, counter, xnorm, y, out_scale, passes, sat):
     n = rows.shape[0]
     key = stream_key(np.uint64(seed), np.uint64(counter))
     acc, tbuf, z = _work_buffers(y.shape[1], _ROW_CHUNK, slices)
     for lo in range(0, n, _ROW_CHUNK):
         _finish_rows(ys, vs, rows, lo, min(n, lo + _ROW_CHUNK), p, alpha, dac_bits, dac_range,
                      adc_bits, adc_range, out_noise, w_noise, read, slices, key, xnorm, y,
-                     passes, sat, acc, tbuf, z)
+                     out_scale, passes, sat, acc, tbuf, z)
 
 
 def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, read_sigma, max_passes, slices, seed, counter):
+                 out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, out_scale):
     batch, n_in = x.shape
     wm = w.T if trans else w  # BLAS reads the transposed view without a copy
     n_out = wm.shape[1]
@@ -239,7 +244,7 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
         sat = np.empty(n, dtype=np.bool_)
         finish = _finish_batch if n * n_out >= _PARALLEL_FINISH_MIN else _finish_serial
         finish(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_range, out_noise,
-               w_noise, read, slices, seed, counter, xnorm, y, passes, sat)
+               w_noise, read, slices, seed, counter, xnorm, y, out_scale, passes, sat)
         if p + 1 == max_passes or not sat.any():
             break
         rows = rows[sat]
@@ -253,7 +258,8 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
 # anything else goes through normalise, which converts it or raises with a
 # precise message (see _args).
 def _run(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-         noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter):
+         noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter,
+         out_scale):
     mode = NM_CODES.get(noise_management) if type(noise_management) is str else None
     if not (type(x) is np.ndarray and type(w) is np.ndarray and x.dtype is F32
             and w.dtype is F32 and x.ndim == 2 and w.ndim == 2
@@ -271,18 +277,22 @@ def _run(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noi
             and (read_sigma is None or (type(read_sigma) is np.ndarray
                                         and read_sigma.dtype is F32
                                         and read_sigma.shape == w.shape
-                                        and read_sigma.flags.c_contiguous))):
+                                        and read_sigma.flags.c_contiguous))
+            and (out_scale is None or (type(out_scale) is np.ndarray and out_scale.dtype is F64
+                                       and out_scale.shape == (w.shape[0 if trans else 1],)
+                                       and out_scale.flags.c_contiguous))):
         (x, w, mode, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-         nm_constant, max_passes, input_slices, read_sigma, seed, counter) = normalise(
+         nm_constant, max_passes, input_slices, read_sigma, seed, counter, out_scale) = normalise(
             x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-            noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter)
+            noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter,
+            out_scale)
     batch = x.shape[0]
     if batch <= _FUSED_MAX_BATCH:
         y = np.empty((batch, w.shape[0] if trans else w.shape[1]), F32)
         passes = np.empty(batch, I32)
         status = _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits,
                             adc_range, out_noise, w_noise, read_sigma, max_passes,
-                            input_slices, seed, counter, y, passes)
+                            input_slices, seed, counter, y, out_scale, passes)
         if not status:
             return y, passes
         if status == _BAD_SIGMA:
@@ -291,16 +301,17 @@ def _run(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noi
                    w_noise, max_passes, input_slices):
         return _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits,
                             adc_range, out_noise, w_noise, read_sigma, max_passes,
-                            input_slices, seed, counter)
+                            input_slices, seed, counter, out_scale)
     # a value out of range: normalise raises the precise error
     normalise(x, w, trans, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
-              noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter)
+              noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter,
+              out_scale)
     raise AssertionError("params_ok rejected arguments that normalise accepts")
 
 
 def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
                out_noise=0.06, w_noise=0.0, noise_management="abs_max", nm_constant=1.0,
-               max_passes=6, input_slices=1, read_sigma=None, seed, counter):
+               max_passes=6, input_slices=1, read_sigma=None, out_scale=None, seed, counter):
     """Noisy analog ``x @ w`` of a batch through one crossbar tile.
 
     Parameters
@@ -331,6 +342,9 @@ def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
         >= 0), drawn anew in every analog pass: each pass adds exactly
         Gaussian output noise of variance ``(x''**2) @ (read_sigma**2)``
         before the output noise and the ADC. None (default): off.
+    out_scale : float64[C] or None
+        Per-output digital scale applied last (step 9 of the module
+        docstring), in float64 and rounded once. None (default): off.
     seed, counter : int in [0, 2**64)
         Select the noise stream; the result depends only on the arguments.
 
@@ -343,22 +357,22 @@ def analog_mvm(x, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
     """
     return _run(x, w, False, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
                 noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
-                counter)
+                counter, out_scale)
 
 
 def analog_mvm_transposed(d, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_range=12.0,
                           out_noise=0.06, w_noise=0.0, noise_management="abs_max",
                           nm_constant=1.0, max_passes=6, input_slices=1, read_sigma=None,
-                          seed, counter):
+                          out_scale=None, seed, counter):
     """Noisy analog ``d @ w.T`` (backward pass through the same tile).
 
     ``d`` is float32[B, C], ``w`` and ``read_sigma`` float32[R, C] (the sigma
     of device ``w[r, c]`` is ``read_sigma[r, c]``: output ``r`` gets read-noise
-    variance ``(d''**2) @ (read_sigma**2).T``); returns (float32[B, R],
-    int32[B]). Same periphery and randomness as :func:`analog_mvm` (the
+    variance ``(d''**2) @ (read_sigma**2).T``), ``out_scale`` float64[R];
+    returns (float32[B, R], int32[B]). Same periphery and randomness as :func:`analog_mvm` (the
     result equals ``analog_mvm(d, w.T, read_sigma=read_sigma.T, ...)`` up to
     float32 summation order of the analog products).
     """
     return _run(d, w, True, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
                 noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
-                counter)
+                counter, out_scale)

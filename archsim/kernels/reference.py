@@ -87,7 +87,7 @@ def adc(t, adc_bits, adc_range):
 
 def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
                     noise_management, nm_constant, max_passes, input_slices, seed, counter,
-                    read_sigma=None):
+                    read_sigma=None, out_scale=None):
     """Twin of ``analog_mvm`` (for the transposed kernel pass ``w.T`` and
     ``read_sigma.T``)."""
     x = np.asarray(x, dtype=F32)
@@ -136,6 +136,8 @@ def analog_mvm_twin(x, w, *, dac_bits, dac_range, adc_bits, adc_range, out_noise
             passes[b] = (p + 1) * slices
             if not saturated:
                 break
+    if out_scale is not None:  # in float64, rounded once; -0.0 becomes +0.0 first
+        y = ((y + F32(0.0)).astype(np.float64) * np.asarray(out_scale, np.float64)).astype(F32)
     return y, passes
 
 

@@ -22,10 +22,6 @@ from hypothesis import strategies as st
 from archsim.kernels import (analog_mvm, analog_mvm_transposed, get_num_threads,
                              set_num_threads)
 from archsim.kernels.mvm import _FUSED_MAX_BATCH, _PARALLEL_FINISH_MIN
-
-
-
-
 from archsim.kernels.reference import analog_mvm_twin, slice_geometry
 
 F32 = np.float32
@@ -86,6 +82,8 @@ def exact_cases(draw):
     w = dyadic_weights(rng, n_in, n_out)
     if draw(st.booleans()):
         p["read_sigma"] = dyadic_sigma(rng, n_in, n_out)
+    if draw(st.booleans()):  # a column scale, signed zeros and negative values included
+        p["out_scale"] = rng.uniform(-3, 3, n_out) * (rng.random(n_out) > 0.1)
     if ideal_dac:  # dyadic inputs, scaled by powers of two only: exact
         x = (rng.integers(-64, 65, size=(batch, n_in)) / 64.0).astype(F32)
     else:
@@ -431,8 +429,33 @@ def test_bad_parameters_raise(kwargs, exc, match):
             analog_mvm(np.ones((batch, 4), dtype=F32), w, **args)
 
 
+def test_column_scale_is_applied_last_in_float64():
+    """out_scale multiplies the finished output (+0 first, so -0.0 becomes +0.0) in float64
+    and rounds once, on both kernel paths; an integer or float32 scale is converted."""
+    rng = np.random.default_rng(5)
+    w = dyadic_weights(rng, 6, 5)
+    scale = rng.uniform(0.5, 2.0, 5)
+    for batch in (3, _FUSED_MAX_BATCH + 9):
+        x = rng.standard_normal((batch, 6)).astype(F32)
+        x[0] = 0.0  # a zero vector: +0 times the scale
+        p = periphery(seed=1, counter=batch)
+        plain, passes = analog_mvm(x, w, **p)
+        scaled, passes_scaled = analog_mvm(x, w, out_scale=scale, **p)
+        expected = ((plain + F32(0.0)).astype(np.float64) * scale).astype(F32)
+        assert scaled.tobytes() == expected.tobytes()
+        np.testing.assert_array_equal(passes, passes_scaled)
+        as_int, _ = analog_mvm(x, w, out_scale=np.arange(5), **p)
+        np.testing.assert_array_equal(as_int, ((plain + F32(0.0)) * np.arange(5)).astype(F32))
+
+
 def test_bad_arrays_raise():
     w = np.ones((4, 3), dtype=F32)
+    for batch in (2, _FUSED_MAX_BATCH + 4):
+        x = np.ones((batch, 4), dtype=F32)
+        with pytest.raises(ValueError, match=r"one value per output \(3,\)"):
+            analog_mvm(x, w, out_scale=np.ones(4), seed=0, counter=0)
+        with pytest.raises(TypeError, match="out_scale"):
+            analog_mvm(x, w, out_scale=[1.0, 1.0, 1.0], seed=0, counter=0)
     with pytest.raises(TypeError, match="float32"):
         analog_mvm(np.ones((2, 4)), w, seed=0, counter=0)
     with pytest.raises(ValueError, match="2-D"):
