@@ -32,7 +32,7 @@ from archsim.nn import functional as F
 from archsim.nn.network import (Network, Params, PassLog, digital_product, images_per_chunk, init_params,
                                 kernel_matrices, param_shapes, params_from_kernels)
 from archsim.rng import Stream, generator
-from archsim.spec.run import Algorithm, Augment, ReplicaInit, TrainSettings
+from archsim.spec.run import Algorithm, Augment, ReplicaGradient, ReplicaInit, TrainSettings
 
 if TYPE_CHECKING:  # only an annotation: importing nn.train need not load the process-pool machinery
     from archsim.pool import Workers
@@ -164,7 +164,8 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
     chunk = images_per_chunk(program)
     shared, per_replica = param_shapes(program), param_shapes(program, replicated=True)
     replica_scale = {k: float(per_replica[k][0]) for k, v in state.params.items()  # weights with a replica axis
-                     if k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]}
+                     if k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]
+                     and settings.replica_gradient is ReplicaGradient.SCALED}
     for epoch in range(state.epoch, settings.epochs):
         order = generator(seed, Stream.DATA, epoch).permutation(n)
         noise_rng = generator(seed, Stream.TRAINING, 1, epoch)

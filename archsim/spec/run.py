@@ -36,6 +36,11 @@ class ReplicaInit(str, enum.Enum):
     INDEPENDENT = "independent"  # each array its own random draw (the replicas must first agree)
 
 
+class ReplicaGradient(str, enum.Enum):
+    OWN = "own"        # each array's update sums its own patches only, as on the hardware (Rasch 2019)
+    SCALED = "scaled"  # times the replica count: the replicas' mean follows the un-replicated gradient
+
+
 class Algorithm(str, enum.Enum):
     SGD = "sgd"                          # digital minibatch SGD (the baseline)
     RPU = "rpu"                          # in-situ analog: stochastic pulsed updates (Gokmen & Vlasov 2016)
@@ -69,6 +74,8 @@ class TrainSettings:
                                             "trained only on the patches assigned to it")
     replica_init: ReplicaInit = spec_field(ReplicaInit.SAME, doc="initial weights of a layer's replicas: the "
                                            "same draw copied to every replica, or independent draws")
+    replica_gradient: ReplicaGradient = spec_field(ReplicaGradient.SCALED, doc="a replica's gradient: "
+                                                   "its own patches' sum, or that times the replica count")
     weight_noise: float = spec_field(0.0, doc="hardware-aware training: relative Gaussian weight noise "
                                               "(sigma / max|W| per layer) injected in the forward pass", ge=0)
     clip_sigma: float = spec_field(0.0, doc="clip weights to +-clip_sigma standard deviations "

@@ -39,6 +39,22 @@ def test_replicas_start_from_one_draw_unless_independent():
     assert abs(float(indep.std()) / float(same.std()) - 1) < 0.3  # the same He scale either way
 
 
+def test_replica_gradient_own_or_scaled_by_the_replica_count(data):
+    """One SGD step (no momentum, no decay): a replica's own-patch gradient (`own`, as each
+    array is updated on the hardware) is 1/n of the `scaled` one; unreplicated layers agree."""
+    (tx, ty), (vx, vy) = data
+    one_step = dict(epochs=1, batch_size=32, momentum=0.0, weight_decay=0.0)
+    p = program()
+    from archsim.nn.train import new_state
+    start = new_state(p, 0, settings(**one_step)).params
+    own = train(p, tx[:32], ty[:32], vx, vy, settings(**one_step, replica_gradient="own"), seed=0).params
+    scaled = train(p, tx[:32], ty[:32], vx, vy, settings(**one_step, replica_gradient="scaled"), seed=0).params
+    step_own = own["conv1.weight"] - start["conv1.weight"]
+    assert step_own.shape[0] == 4 and np.abs(step_own).max() > 1e-4
+    np.testing.assert_allclose(scaled["conv1.weight"] - start["conv1.weight"], 4 * step_own, rtol=1e-3, atol=1e-7)
+    np.testing.assert_array_equal(own["fc.weight"], scaled["fc.weight"])
+
+
 def test_replicated_rapa_training_learns(data):
     (tx, ty), (vx, vy) = data
     state = train(program(), tx, ty, vx, vy, settings(), seed=0)
