@@ -8,11 +8,12 @@ on the numba thread count.
 from ._numba import get_num_threads, set_num_threads
 from .gather import gather_runs
 from .gaussian import standard_normal
-from .mvm import analog_mvm, analog_mvm_transposed
+from .mvm import analog_mvm, analog_mvm_runs, analog_mvm_transposed
 from .pulsed import apply_pulses, pulsed_update
 
 __all__ = [
     "analog_mvm",
+    "analog_mvm_runs",
     "analog_mvm_transposed",
     "apply_pulses",
     "gather_runs",

@@ -47,10 +47,11 @@ def _slice_geometry(dac_bits, dac_range, slices, s):
 
 @jit
 def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range, slices,
-                  need_norm, xs, xnorm, need_sq, xsq):
+                  need_norm, xs, xnorm, need_sq, xsq, x_shift):
     """Noise management (on the first pass) and DAC of rows[lo:hi]: the analog
     inputs go to xs[s, i, :], their norms to xnorm[s, i] (when need_norm) and
-    their squares to xsq[s, i, :] (when need_sq)."""
+    their squares to xsq[s, i, :] (when need_sq). Row i of the batch is x[rows[i]]
+    (x_shift < 0) or x[i - x_shift] (x holds the chunk rows[lo:hi], gathered)."""
     xbits = x.view(np.int32)
     n_in = x.shape[1]
     lim = np.float32(dac_range)
@@ -58,13 +59,14 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
     d_in = np.float32(dac_range / hf)
     for i in range(lo, hi):
         b = rows[i]
+        xr = b if x_shift < 0 else i - x_shift
         if p == 0:
             if mode == 0:
                 # max |x| on the IEEE bit patterns: an integer max reduction,
                 # which vectorises without fast-math and is exact.
                 m = 0
                 for r in range(n_in):
-                    v = xbits[b, r] & _ABS_MASK
+                    v = xbits[xr, r] & _ABS_MASK
                     m = v if v > m else m
                 alpha[b] = float32_from_bits(m)
             elif mode == 1:
@@ -84,7 +86,7 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
         elif dac_bits == 0:
             g = np.float32(1.0 / np.float64(scale))
             for r in range(n_in):
-                xs[0, i, r] = min(max(x[b, r] * g, -lim), lim)
+                xs[0, i, r] = min(max(x[xr, r] * g, -lim), lim)
             if need_norm:
                 acc = 0.0
                 for r in range(n_in):
@@ -96,11 +98,11 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
             g = np.float32(1.0 / (np.float64(scale) * np.float64(d_in)))
             if not need_norm:
                 for r in range(n_in):
-                    xs[0, i, r] = min(max(np.rint(x[b, r] * g), -hf), hf) * d_in
+                    xs[0, i, r] = min(max(np.rint(x[xr, r] * g), -hf), hf) * d_in
             else:  # one pass; the codes (|k| <= 2**23) convert through int32, which vectorises
                 ss = 0  # (about 15 % faster than straight to int64); squares summed exactly in int64
                 for r in range(n_in):
-                    kf = min(max(np.rint(x[b, r] * g), -hf), hf)
+                    kf = min(max(np.rint(x[xr, r] * g), -hf), hf)
                     xs[0, i, r] = kf * d_in
                     k = np.int64(np.int32(kf))
                     ss += k * k
@@ -111,7 +113,7 @@ def _prepare_rows(x, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_ra
                 shift, levels, step, coef = _slice_geometry(dac_bits, dac_range, slices, s)
                 ss = 0
                 for r in range(n_in):
-                    ki = np.int64(min(max(np.rint(x[b, r] * g), -hf), hf))
+                    ki = np.int64(min(max(np.rint(x[xr, r] * g), -hf), hf))
                     digit = ((ki if ki >= 0 else -ki) >> shift) & levels
                     v = np.float32(digit) * step
                     xs[s, i, r] = -v if ki < 0 else v
@@ -373,3 +375,36 @@ def _square_sigma(sigma, out):
         for c in range(sigma.shape[1]):
             out[r, c] = sigma[r, c] * sigma[r, c]
     return _sigma_ok(sigma)
+
+
+_GATHER_CHUNK = 16  # patch rows gathered at a time into a scratch the DAC then reads from L1
+
+
+@jit
+def _prepare_runs(src, starts, run, count, step, first, bias, rows, n, p, alpha, mode,
+                  nm_constant, dac_bits, dac_range, slices, need_norm, xs, xnorm, need_sq, xsq):
+    """`_prepare_rows` of rows[0:n] of the virtual matrix X whose row b is the window
+    [first, first + R - bias) of the runs (gather_runs: `count` runs of `run` values of
+    `src`, `step` apart, from starts[b]) followed, with `bias`, by a constant 1 (R =
+    xs.shape[2]). Chunks of rows are gathered into a small scratch and converted from
+    there, so X never goes through memory."""
+    n_in = xs.shape[2]
+    width = n_in - (1 if bias else 0)
+    scratch = np.empty((_GATHER_CHUNK, n_in), dtype=np.float32)
+    for lo in range(0, n, _GATHER_CHUNK):
+        hi = min(n, lo + _GATHER_CHUNK)
+        for i in range(lo, hi):
+            j = i - lo
+            base = starts[rows[i]]
+            for k in range(count):  # the part of run k inside the window
+                c0 = max(first, k * run)
+                c1 = min(first + width, (k + 1) * run)
+                if c0 < c1:
+                    s0 = np.uintp(base + k * step + (c0 - k * run))
+                    o0 = np.uintp(c0 - first)
+                    for t in range(c1 - c0):
+                        scratch[j, o0 + np.uintp(t)] = src[s0 + np.uintp(t)]
+            if bias:
+                scratch[j, n_in - 1] = 1.0
+        _prepare_rows(scratch, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range,
+                      slices, need_norm, xs, xnorm, need_sq, xsq, lo)

@@ -87,7 +87,10 @@ call) in BLAS, and one numba pass (parallel for large outputs) adds the noise,
 detects saturation, converts and rescales in place; only saturated vectors are
 redone.
 Small batches run in one serial fused numba kernel (no BLAS or Python
-overhead per pass; per-vector latency).
+overhead per pass; per-vector latency). :func:`analog_mvm_runs` takes input rows
+as runs of a flat array (im2col patches of a feature map) and gathers them a
+few at a time for the DAC, so the patch matrix is never written out (ResNet-32
+and RAPA ConvNet evaluations 11 and 13 % faster than gathering it first).
 """
 
 from __future__ import annotations
@@ -96,12 +99,13 @@ import numpy as np
 
 from ._args import (F32, F64, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, normalise, params_ok,
                     sigma_error)
-from ._mvm_rows import (_finish_rows, _matvec, _prepare_rows, _sigma_ok, _square_sigma,
-                        _work_buffers)
+from ._mvm_rows import (_finish_rows, _matvec, _prepare_rows, _prepare_runs, _sigma_ok,
+                        _square_sigma, _work_buffers)
 from ._numba import jit, pjit, prange
+from .gather import gather_runs
 from .gaussian import stream_key
 
-__all__ = ["analog_mvm", "analog_mvm_transposed"]
+__all__ = ["analog_mvm", "analog_mvm_runs", "analog_mvm_transposed"]
 
 _FUSED_MAX_BATCH = 8  # batches up to this size take the fused serial kernel
 _ROW_CHUNK = 32  # rows per work unit of the parallel kernels
@@ -161,7 +165,7 @@ def _mvm_fused(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, ad
     for b in range(batch):
         for p in range(max_passes):
             _prepare_rows(x, rows, b, b + 1, p, alpha, mode, nm_constant, dac_bits, dac_range,
-                          slices, need_norm, xs, xnorm, read, xsq)
+                          slices, need_norm, xs, xnorm, read, xsq, -1)
             if alpha[b] != 0.0:
                 for s in range(slices):
                     _matvec(xs, s, b, w, trans, False, ys, s * batch + b, lanes)
@@ -216,8 +220,11 @@ def _finish_serial(ys, vs, rows, p, alpha, dac_bits, dac_range, adc_bits, adc_ra
 
 
 def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, adc_range,
-                 out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, out_scale):
-    batch, n_in = x.shape
+                 out_noise, w_noise, read_sigma, max_passes, slices, seed, counter, out_scale,
+                 runs=None):
+    """x (B, R), or with `runs` = (src, starts, run, count, step, first, bias) (x None) the
+    rows `_prepare_runs` gathers."""
+    batch, n_in = (x.shape if runs is None else (runs[1].shape[0], w.shape[1 if trans else 0]))
     wm = w.T if trans else w  # BLAS reads the transposed view without a copy
     n_out = wm.shape[1]
     read = read_sigma is not None
@@ -235,8 +242,12 @@ def _mvm_batched(x, w, trans, mode, nm_constant, dac_bits, dac_range, adc_bits, 
         xs = np.empty((slices, n, n_in), dtype=np.float32)
         xsq = np.empty_like(xs) if read else xs
         xnorm = np.empty((slices, n), dtype=np.float64)
-        _prepare_rows(x, rows, 0, n, p, alpha, mode, nm_constant, dac_bits, dac_range,
-                      slices, w_noise > 0.0, xs, xnorm, read, xsq)
+        if runs is None:
+            _prepare_rows(x, rows, 0, n, p, alpha, mode, nm_constant, dac_bits, dac_range,
+                          slices, w_noise > 0.0, xs, xnorm, read, xsq, -1)
+        else:
+            _prepare_runs(*runs, rows, n, p, alpha, mode, nm_constant, dac_bits, dac_range,
+                          slices, w_noise > 0.0, xs, xnorm, read, xsq)
         ys = np.matmul(xs.reshape(slices * n, n_in), wm)
         vs = np.matmul(xsq.reshape(slices * n, n_in), sm) if read else ys
         if y is None:  # the first pass covers every row: finish it in place
@@ -376,3 +387,60 @@ def analog_mvm_transposed(d, w, *, dac_bits=7, dac_range=1.0, adc_bits=9, adc_ra
     return _run(d, w, True, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
                 noise_management, nm_constant, max_passes, input_slices, read_sigma, seed,
                 counter, out_scale)
+
+
+def analog_mvm_runs(src, starts, run, count, step, w, *, first=0, bias=False, dac_bits=7,
+                    dac_range=1.0, adc_bits=9, adc_range=12.0, out_noise=0.06, w_noise=0.0,
+                    noise_management="abs_max", nm_constant=1.0, max_passes=6, input_slices=1,
+                    read_sigma=None, out_scale=None, seed, counter):
+    """:func:`analog_mvm` of input rows gathered from runs of a flat array, without
+    materialising them: the same result as ``analog_mvm(x, w, ...)`` with ::
+
+        g = gather_runs(src, starts, run, count, step)    # (B, count * run)
+        x = g[:, first:first + R - bias]                   # R = w.shape[0]
+        x = concatenate([x, ones((B, 1))], axis=1) if bias else x
+
+    (an im2col patch of a padded NHWC map is `kernel` runs of kernel * C values; a tile's
+    row block is a window of it, and the block holding the bias row drives a constant 1).
+    Large batches gather a few rows at a time for the DAC, which reads them from cache.
+    """
+    if not (type(src) is np.ndarray and src.ndim == 1 and src.dtype is F32
+            and src.flags.c_contiguous):
+        raise TypeError("src must be a 1-D C-contiguous float32 array")
+    starts = np.ascontiguousarray(starts)
+    if starts.ndim != 1 or starts.dtype.kind not in "iu":
+        raise TypeError("starts must be a 1-D integer array")
+    for name, value, lo in (("run", run, 1), ("count", count, 1), ("step", step, 0),
+                            ("first", first, 0)):
+        if not isinstance(value, (int, np.integer)) or value < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
+    if type(w) is not np.ndarray or w.ndim != 2:
+        raise ValueError("w must be a 2-D numpy array")
+    width = w.shape[0] - (1 if bias else 0)
+    if width < 0 or first + width > run * count:
+        raise ValueError(f"the window [{first}, {first + width}) of w's {w.shape[0]} rows"
+                         f"{' (one the bias)' if bias else ''} lies outside a gathered row of "
+                         f"{run * count} values")
+    if len(starts) and (starts.min() < 0
+                        or int(starts.max()) + (count - 1) * step + run > src.size):
+        raise ValueError(f"runs outside src (size {src.size})")
+    if len(starts) <= _FUSED_MAX_BATCH:  # latency-bound: gather, then the fused kernel
+        x = gather_runs(src, starts, run, count, step)[:, first:first + width]
+        x = np.ascontiguousarray(np.concatenate([x, np.ones((len(x), 1), F32)], axis=1)
+                                 if bias else x)
+        return analog_mvm(x, w, dac_bits=dac_bits, dac_range=dac_range, adc_bits=adc_bits,
+                          adc_range=adc_range, out_noise=out_noise, w_noise=w_noise,
+                          noise_management=noise_management, nm_constant=nm_constant,
+                          max_passes=max_passes, input_slices=input_slices,
+                          read_sigma=read_sigma, out_scale=out_scale, seed=seed, counter=counter)
+    probe = np.zeros((1, w.shape[0]), F32)  # the periphery and arrays, checked as analog_mvm does
+    (_, w, mode, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise, nm_constant,
+     max_passes, input_slices, read_sigma, seed, counter, out_scale) = normalise(
+        probe, w, False, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
+        noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter,
+        out_scale)
+    runs = (src, starts.astype(np.int64, copy=False), int(run), int(count), int(step),
+            int(first), bool(bias))
+    return _mvm_batched(None, w, False, mode, nm_constant, dac_bits, dac_range, adc_bits,
+                        adc_range, out_noise, w_noise, read_sigma, max_passes, input_slices,
+                        seed, counter, out_scale, runs)

@@ -466,3 +466,45 @@ def test_bad_arrays_raise():
         analog_mvm_transposed(np.ones((2, 4), dtype=F32), w, seed=0, counter=0)
     with pytest.raises(TypeError, match="numpy array"):
         analog_mvm([[1.0] * 4], w, seed=0, counter=0)
+
+
+@pytest.mark.parametrize("batch", [3, _FUSED_MAX_BATCH + 40])
+@pytest.mark.parametrize("first, rows, bias", [(0, 27, False), (0, 28, True), (5, 10, False), (20, 8, True),
+                                               (26, 1, True), (0, 1, True)])
+def test_rows_gathered_by_the_kernel_equal_the_gathered_matrix(batch, first, rows, bias):
+    """analog_mvm_runs is analog_mvm of the window of the gathered runs (and a constant-1
+    bias column), bit for bit, noise, read noise, column scale and bound management
+    included; the twin on the gathered matrix agrees too."""
+    from archsim.kernels import analog_mvm_runs, gather_runs
+    rng = np.random.default_rng(batch + first)
+    src = rng.standard_normal(4 * 12 * 12 * 3).astype(F32)  # a padded 4 x 12 x 12 x 3 NHWC map
+    starts = rng.integers(0, 4 * 12 * 12 * 3 - (2 * 36 + 9), size=batch)
+    x = gather_runs(src, starts, 9, 3, 36)[:, first:first + rows - bias]
+    if bias:
+        x = np.concatenate([x, np.ones((batch, 1), F32)], axis=1)
+    x = np.ascontiguousarray(x)
+    w = dyadic_weights(rng, rows, 7)
+    p = periphery(dac_bits=7, dac_range=dyadic_dac_range(7), w_noise=0.02, max_passes=3, adc_range=2.0,
+                  read_sigma=dyadic_sigma(rng, rows, 7), out_scale=rng.uniform(0.5, 2, 7), seed=4, counter=batch)
+    y, passes = analog_mvm_runs(src, starts, 9, 3, 36, w, first=first, bias=bias, **p)
+    y_x, passes_x = analog_mvm(x, w, **p)
+    y_twin, passes_twin = analog_mvm_twin(x, w, **p)
+    assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
+    np.testing.assert_array_equal(y, y_twin)
+    np.testing.assert_array_equal(passes, passes_twin)
+
+
+def test_bad_runs_raise():
+    from archsim.kernels import analog_mvm_runs
+    src = np.zeros(100, F32)
+    w = np.ones((10, 2), F32)
+    with pytest.raises(TypeError, match="src"):
+        analog_mvm_runs(src.astype(np.float64), [0], 5, 2, 10, w, seed=0, counter=0)
+    with pytest.raises(ValueError, match=r"window \[0, 10\).*outside a gathered row of 8"):
+        analog_mvm_runs(src, [0], 4, 2, 10, w, seed=0, counter=0)
+    with pytest.raises(ValueError, match="runs outside src"):
+        analog_mvm_runs(src, [95], 5, 2, 10, w, seed=0, counter=0)
+    with pytest.raises(ValueError, match="first"):
+        analog_mvm_runs(src, [0], 5, 2, 10, w, first=-1, seed=0, counter=0)
+    with pytest.raises(ValueError, match="dac_bits=1"):  # the periphery as analog_mvm checks it
+        analog_mvm_runs(src, np.zeros(_FUSED_MAX_BATCH + 1, int), 5, 2, 10, w, dac_bits=1, seed=0, counter=0)
