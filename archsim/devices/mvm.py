@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from archsim.devices.inputs import PatchRows
 from archsim.devices.tile import AnalogSlices
-from archsim.kernels import analog_mvm, analog_mvm_transposed
+from archsim.kernels import analog_mvm, analog_mvm_runs, analog_mvm_transposed
 from archsim.kernels.reference import analog_mvm_twin
 from archsim.spec.devices import Representation
 from archsim.spec.hardware import BoundManagement, Tiles
@@ -33,6 +34,11 @@ def periphery(tiles: Tiles) -> dict:
 BACKENDS = {"numba": analog_mvm, "numpy": analog_mvm_twin}  # the numpy twin: same results, slowly
 
 
+def _runs_mvm(rows: PatchRows, w, **kwargs):
+    return analog_mvm_runs(rows.src, rows.starts, rows.run, rows.count, rows.step, w, first=rows.first,
+                           bias=rows.bias, **kwargs)
+
+
 def _transposed_twin(d, w, **kwargs):
     return analog_mvm_twin(d, np.ascontiguousarray(w.T), **kwargs)  # the twin's documented use
 
@@ -40,9 +46,10 @@ def _transposed_twin(d, w, **kwargs):
 TRANSPOSED = {"numba": analog_mvm_transposed, "numpy": _transposed_twin}
 
 
-def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, counter: int,
+def tile_mvm(slices: AnalogSlices, x: np.ndarray | PatchRows, tiles: Tiles, *, seed: int, counter: int,
              read_sigma: np.ndarray | None = None, backend: str = "numba") -> tuple[np.ndarray, np.ndarray]:
     """y (B, C) = x (B, R) through the tile, and the analog passes (B,) each vector took.
+    x may be `PatchRows`, which the kernel gathers as it converts them (the same result).
 
     Slices stored in adjacent columns (bit-sliced, HIC) integrate in the same analog pass,
     so a vector's passes are the most any slice needed; bi-scale slices are separate
@@ -55,7 +62,13 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
     of one frozen read (`ProgrammedTile.read(t, rng).slices()`, read_sigma None).
     backend: "numba" (the kernels) or "numpy" (their twins, archsim.kernels.reference).
     """
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    if isinstance(x, PatchRows):
+        if x.shape[1] != slices.weights.shape[1]:
+            raise ValueError(f"{x.shape[1]} input columns for a tile of {slices.weights.shape[1]} rows")
+        x = x.materialise() if backend == "numpy" else x
+    else:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+    forward = _runs_mvm if isinstance(x, PatchRows) else BACKENDS[backend]
     args = periphery(tiles)
     n_slices = len(slices.coeff)
     if read_sigma is not None:
@@ -64,14 +77,14 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray, tiles: Tiles, *, seed: int, co
             raise ValueError(f"read_sigma must have the shape of the slice weights "
                              f"{slices.weights.shape} (P, R, C), got {read_sigma.shape}")
     if n_slices == 1 and slices.coeff[0] == 1:  # the kernel applies the column scale itself
-        return BACKENDS[backend](x, slices.weights[0], seed=seed, counter=counter,
-                                 read_sigma=None if read_sigma is None else read_sigma[0],
-                                 out_scale=np.ascontiguousarray(slices.out_scale, np.float64), **args)
+        return forward(x, slices.weights[0], seed=seed, counter=counter,
+                       read_sigma=None if read_sigma is None else read_sigma[0],
+                       out_scale=np.ascontiguousarray(slices.out_scale, np.float64), **args)
     parts = []
     passes = np.zeros(x.shape[0], dtype=np.int32)
     sequential = tiles.mapping.representation is Representation.BI_SCALE
     for p in range(n_slices):
-        yp, pp = BACKENDS[backend](x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
+        yp, pp = forward(x, slices.weights[p], seed=seed, counter=counter * n_slices + p,
                                    read_sigma=None if read_sigma is None else read_sigma[p], **args)
         parts.append(yp)
         passes = passes + pp if sequential else np.maximum(passes, pp)

@@ -16,6 +16,7 @@ import numpy as np
 
 from archsim.compiler.program import LayerPlan, Program
 from archsim.devices import AnalogSlices, ProgrammedTile, program_tile
+from archsim.devices.inputs import PatchRows
 from archsim.devices.mvm import tile_mvm
 from archsim.nn.network import Params, kernel_matrices
 from archsim.rng import Stream, generator, stream_seed
@@ -82,6 +83,7 @@ class AnalogProduct:
     calls: int = 0
 
     last_passes: np.ndarray | None = None  # passes of each row of the latest call (Network's PassLog reads it)
+    takes_patch_rows = True  # Network may hand it `PatchRows` (gathered by the kernel) instead of patches
 
     @classmethod
     def program_chip(cls, program: Program, params: Params, seed: int, t: float, repeat: int = 0,
@@ -114,8 +116,8 @@ class AnalogProduct:
         return out
 
 
-def replica_mvm(plan: LayerPlan, patches: np.ndarray, block_mvm) -> tuple[np.ndarray, np.ndarray]:
-    """One replica's patches (n, rows without the bias row) through its row/column blocks:
+def replica_mvm(plan: LayerPlan, patches: np.ndarray | PatchRows, block_mvm) -> tuple[np.ndarray, np.ndarray]:
+    """One replica's patches (n, rows without the bias row; or `PatchRows`) through its row/column blocks:
     `block_mvm(b, x)` -> (y, passes) computes block b's MVM. A block holding the bias row
     gets a constant-1 input column; row blocks' partial sums add digitally, column blocks
     fill their own outputs. Returns the (n, cols) output and the passes of each patch (a
@@ -125,9 +127,13 @@ def replica_mvm(plan: LayerPlan, patches: np.ndarray, block_mvm) -> tuple[np.nda
     out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
     passes = np.zeros(len(patches), dtype=np.int32)
     for b, block in enumerate(a.blocks):
-        x = patches[:, block.row_start:min(block.row_stop, width)]
-        if block.row_stop > width:  # this block holds the bias row, driven by a constant 1
-            x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
+        bias = block.row_stop > width  # this block holds the bias row, driven by a constant 1
+        if isinstance(patches, PatchRows):
+            x = patches.window(block.row_start, min(block.row_stop, width), bias)
+        else:
+            x = patches[:, block.row_start:min(block.row_stop, width)]
+            if bias:
+                x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
         y, p = block_mvm(b, x)
         if a.row_blocks > 1:
             out[:, block.col_start:block.col_stop] += y

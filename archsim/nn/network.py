@@ -26,7 +26,9 @@ class ReplicaProduct(Protocol):
     """Computes the outputs (N, C) of `replica` of layer `plan` for its patches (N, R).
 
     `kernel` is (R, C), or (R + 1, C) when its last row is the bias row, which the
-    array drives with a constant input of 1.
+    array drives with a constant input of 1. A product with `takes_patch_rows = True`
+    may get a conv layer's patches as `devices.inputs.PatchRows` (not yet gathered)
+    when no backward pass follows.
     """
 
     def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray: ...
@@ -244,7 +246,7 @@ class Network:
         spec, x = plan.spec, ins[0]
         caches = tape.caches if tape is not None else {}
         if plan.op in ("conv2d", "linear"):
-            y, caches[plan.name] = self._matrix_forward(plan, params, x, image_ids)
+            y, caches[plan.name] = self._matrix_forward(plan, params, x, image_ids, tape is not None)
             return y
         if plan.op == "relu":
             return np.maximum(x, 0)
@@ -270,22 +272,27 @@ class Network:
         raise ValueError(f"unknown op {plan.op}")
 
     def _patch_source(self, plan, x):
-        """(take, b, p, r): take(rows, out=None) gives the patch rows (flat index image * p +
-        position) of the layer's input x in that order (None: all, in order), written into
-        `out` when given; b images, p patches each, r values per patch."""
+        """(take, runs, b, p, r): take(rows, out=None) gives the patch rows (flat index
+        image * p + position) of the layer's input x in that order (None: all, in order),
+        written into `out` when given; runs(rows) the same rows not yet gathered
+        (`devices.inputs.PatchRows`; conv layers, else None); b images, p patches each, r
+        values per patch."""
         if plan.op == "conv2d":
-            from archsim.devices.inputs import patch_rows  # here: importing nn must not load numba
+            from archsim.devices.inputs import patch_rows, patch_runs  # here: importing nn must not load numba
             s = plan.spec
             oh, ow = plan.out_shape[1:]
             xp = F.to_nhwc(x, s.padding)  # gathered straight into replica order (no im2col copy)
             return (lambda rows, out=None: patch_rows(xp, rows, s.kernel, s.stride, oh, ow, out),
+                    lambda rows: patch_runs(xp, rows, s.kernel, s.stride, oh, ow),
                     len(x), oh * ow, s.kernel * s.kernel * x.shape[1])
         x = np.ascontiguousarray(x)  # (take copies a non-contiguous source on every call)
         return ((lambda rows, out=None: x if rows is None else np.take(x, rows, axis=0, out=out, mode="clip")),
-                len(x), 1, x.shape[1])
+                None, len(x), 1, x.shape[1])
 
-    def _matrix_forward(self, plan, params, x, image_ids):
-        take, b, p, r = self._patch_source(plan, x)
+    def _matrix_forward(self, plan, params, x, image_ids, keep=True):
+        """The layer's output and what its backward pass needs; without `keep` (no backward
+        pass follows) a product that takes `PatchRows` gets them instead of gathered patches."""
+        take, runs, b, p, r = self._patch_source(plan, x)
         kernels = kernel_matrices(plan, params)
         bias_row = kernels[0].shape[0] == r + 1
         c = kernels[0].shape[1]
@@ -298,18 +305,20 @@ class Network:
         else:
             order, ends = group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
             bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
-            grouped = np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
-            out_sorted = np.empty((len(order), c), dtype=grouped.dtype)
+            lazy = runs is not None and not keep and getattr(self.product, "takes_patch_rows", False)
+            grouped = None if lazy else np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
+            out_sorted = np.empty((len(order), c), dtype=x.dtype)
             passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
             for rep, (lo, hi) in enumerate(bounds):
                 if hi > lo:  # gathered right before the replica's MVM, which reads them from cache
-                    take(order[lo:hi], out=grouped[lo:hi])
-                    out_sorted[lo:hi] = self.product(plan, rep, grouped[lo:hi], kernels[rep])
+                    rows = runs(order[lo:hi]) if lazy else take(order[lo:hi], out=grouped[lo:hi])
+                    out_sorted[lo:hi] = self.product(plan, rep, rows, kernels[rep])
                     if passes is not None and getattr(self.product, "last_passes", None) is not None:
                         passes[lo:hi] = self.product.last_passes
                     if biases is not None:
                         out_sorted[lo:hi] += biases[rep]
-            out = np.zeros((b * p, c), dtype=grouped.dtype)
+            every = len(order) == b * p  # else perforated: rows left out stay zero until filled in
+            out = (np.empty if every else np.zeros)((b * p, c), dtype=x.dtype)
             out[order] = out_sorted
             groups = (order, bounds, grouped)
             if passes is not None:

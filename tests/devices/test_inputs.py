@@ -25,3 +25,38 @@ def test_patch_rows_are_im2col_in_any_order(b, c, h, k, s, p):
     patch_rows(xp, rows, k, s, oh, oh, out=into[1:-1])
     assert np.array_equal(into[1:-1], twin[rows]) and np.isnan(into[[0, -1]]).all()
     assert np.array_equal(patch_rows(xp.astype(np.float64), rows, k, s, oh, oh), twin[rows])
+
+
+def test_patch_runs_are_the_patch_rows_not_yet_gathered():
+    """PatchRows materialise to patch_rows; a window (and a bias column of ones) is that
+    slice of them; a tile MVM of them equals the MVM of the matrix on both backends."""
+    from archsim.devices.inputs import patch_runs
+    from archsim.devices.mvm import tile_mvm
+    from archsim.devices.tile import AnalogSlices
+    from archsim.spec import load_hardware
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 9, 9)).astype(np.float32)
+    xp = F.to_nhwc(x, 1)
+    rows = rng.permutation(3 * 81)[:50]
+    lazy = patch_runs(xp, rows, 3, 1, 9, 9)
+    full = patch_rows(xp, rows, 3, 1, 9, 9)
+    assert lazy.shape == full.shape == (50, 36) and len(lazy) == 50
+    assert np.array_equal(lazy.materialise(), full)
+    part = lazy.window(10, 30, bias=True)
+    assert part.shape == (50, 21)
+    assert np.array_equal(part.materialise(), np.concatenate([full[:, 10:30], np.ones((50, 1), np.float32)], 1))
+    assert np.array_equal(part.window(5, 8).materialise(), full[:, 15:18])
+    with pytest.raises(ValueError, match="outside"):
+        lazy.window(30, 40)
+    tiles = load_hardware("standard_aimc").tiles
+    slices = AnalogSlices(weights=rng.uniform(-1, 1, (1, 21, 5)).astype(np.float32), coeff=np.ones(1),
+                          out_scale=rng.uniform(0.5, 2, 5))
+    two = AnalogSlices(weights=rng.uniform(-1, 1, (2, 21, 5)).astype(np.float32), coeff=np.array([1.0, 0.25]),
+                       out_scale=rng.uniform(0.5, 2, 5))  # two slices: combined digitally
+    for backend in ("numba", "numpy"):
+        for tile in (slices, two):
+            y, passes = tile_mvm(tile, part, tiles, seed=3, counter=1, backend=backend)
+            y_x, passes_x = tile_mvm(tile, part.materialise(), tiles, seed=3, counter=1, backend=backend)
+            assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
+    with pytest.raises(ValueError, match="36 input columns for a tile of 21 rows"):
+        tile_mvm(slices, lazy, tiles, seed=3, counter=1)

@@ -77,3 +77,30 @@ def test_numpy_backend_gives_the_numba_results(images):
     slow = Network(program, chip.read(3600.0, backend="numpy")).forward(params, images[:6])[0]
     assert np.allclose(fast, slow, rtol=1e-3, atol=1e-3 * np.abs(fast).max())
     assert (fast.argmax(axis=1) == slow.argmax(axis=1)).all()
+
+
+def test_tiles_gathering_their_own_patches_give_the_same_bits(images):
+    """Evaluation hands the tiles `PatchRows` (the kernel gathers each row as it converts
+    it) instead of gathered patches: the same outputs bit for bit, with row blocks
+    (windows of the patches) and the bias row in the last block, under PCM noise."""
+    hw = load_hardware("standard_aimc", ["tiles.rows=64"])
+    program = compile_program(load_workload("rapa_convnet_28"), hw, seed=0)
+    assert program.layer("conv2").analog.row_blocks == 13  # 801 rows on 64-row arrays
+    params = init_params(program, generator(0, Stream.TRAINING, 0), replicated=True)
+    chip = ProgrammedChip.program_all(program, params, seed=5)
+    class Recording:  # the chip's product, noting what each call is handed
+        def __init__(self, product, takes_rows):
+            self.product, self.takes_patch_rows, self.kinds = product, takes_rows, set()
+
+        def __call__(self, plan, replica, patches, kernel):
+            self.kinds.add(type(patches).__name__)
+            return self.product(plan, replica, patches, kernel)
+
+    outputs = []
+    for takes_rows in (True, False):
+        product = Recording(chip.read(3600.0), takes_rows)
+        outputs.append(Network(program, product).forward(params, images[:12])[0])
+        assert product.kinds == ({"PatchRows", "ndarray"} if takes_rows else {"ndarray"})  # fc: a matrix
+    assert outputs[0].tobytes() == outputs[1].tobytes()
+    kept, _ = Network(program, chip.read(3600.0)).forward(params, images[:12], keep=True)  # for a backward pass
+    assert kept.tobytes() == outputs[0].tobytes()
