@@ -51,6 +51,8 @@ def real_pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     seen: dict[str, list] = {}
     net.backward(params, tape, dlogits * (IMAGES / BATCH),
                  outer=lambda plan, rep, x, d: seen.setdefault(plan.name, []).append((x, d)))
+    missing = {plan.name for plan in program.analog_layers} - set(seen)
+    assert not missing, f"no (x, d) pairs for {sorted(missing)}"
     return {name: (np.concatenate([x for x, _ in p]).astype(np.float32),
                    np.concatenate([d for _, d in p]).astype(np.float32)) for name, p in seen.items()}
 

@@ -394,31 +394,29 @@ class Network:
         dflat = dout.reshape(b * p, c)
         need_dx = input_grad or plan.inputs[0] != "input"
         dkernels, dbiases = [], []
-        if groups is None:
-            dkernels.append(_with_bias_grad(flat.T @ dflat, dflat, bias_row))
-            dbiases.append(dflat.sum(axis=0))
-            dpatches = dflat @ kernels[0][:r].T if need_dx else None
-        else:
-            order, bounds, grouped = groups
-            dsorted = dflat[order]
-            dgrouped = np.empty_like(grouped) if need_dx else None
-            in_situ = outer is not None and plan.analog is not None  # the devices learn from (x, d)
-            for rep, (lo, hi) in enumerate(bounds):
-                seg = dsorted[lo:hi]
-                if need_dx:  # before the update, as on the chip: backward pass, then update
-                    if self.transposed is not None and plan.analog is not None and hi > lo:
-                        dgrouped[lo:hi] = self.transposed(plan, rep, seg)
-                    else:
-                        dgrouped[lo:hi] = seg @ kernels[rep][:r].T
-                if in_situ:
-                    xs = grouped[lo:hi]
-                    outer(plan, rep, np.hstack([xs, np.ones((len(xs), 1), xs.dtype)]) if bias_row else xs, seg)
+        # an ungrouped forward (one kernel for every patch) is one group in raster order
+        order, bounds, grouped = groups if groups is not None else (None, [(0, b * p)], flat)
+        dsorted = dflat if order is None else dflat[order]
+        dgrouped = np.empty_like(grouped) if need_dx else None
+        in_situ = outer is not None and plan.analog is not None  # the devices learn from (x, d)
+        for rep, (lo, hi) in enumerate(bounds):
+            seg = dsorted[lo:hi]
+            if need_dx:  # before the update, as on the chip: backward pass, then update
+                if self.transposed is not None and plan.analog is not None and hi > lo:
+                    dgrouped[lo:hi] = self.transposed(plan, rep, seg)
                 else:
-                    dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
-                dbiases.append(seg.sum(axis=0))
-            if need_dx:
-                dpatches = np.zeros((b * p, r), dtype=dgrouped.dtype)
-                dpatches[order] = dgrouped
+                    np.matmul(seg, kernels[rep][:r].T, out=dgrouped[lo:hi])
+            if in_situ:
+                xs = grouped[lo:hi]
+                outer(plan, rep, np.hstack([xs, np.ones((len(xs), 1), xs.dtype)]) if bias_row else xs, seg)
+            else:
+                dkernels.append(_with_bias_grad(grouped[lo:hi].T @ seg, seg, bias_row))
+            dbiases.append(seg.sum(axis=0))
+        if need_dx and order is None:
+            dpatches = dgrouped
+        elif need_dx:
+            dpatches = np.zeros((b * p, r), dtype=dgrouped.dtype)
+            dpatches[order] = dgrouped
         w = params[f"{plan.name}.weight"]
         bias = params.get(f"{plan.name}.bias")
         ndim = 4 if plan.op == "conv2d" else 2
@@ -435,7 +433,6 @@ class Network:
             return None
         dpatches = dpatches.reshape(b, p, -1)
         if plan.op == "conv2d":
-            from archsim.devices.inputs import patch_rows  # here: importing nn must not load numba
             s = plan.spec
             return F.col2im(dpatches, x_shape, s.kernel, s.stride, s.padding)
         return dpatches[:, 0]

@@ -51,6 +51,23 @@ def test_chip_forward_and_backward_are_the_networks(setup, algorithm, strategy):
         np.testing.assert_allclose(F.kernel_weight(dk[:rows], full.shape), full, rtol=1e-4, atol=1e-6)
 
 
+def test_outer_gets_every_analog_layer_with_the_digital_product(setup):
+    """A digital network handed `outer` gives the pairs of every analog layer, also those it
+    computed ungrouped (one shared kernel: fc here), and they sum to the true gradient."""
+    program, params, x, y = setup
+    net = Network(program)
+    logits, tape = net.forward(params, x, np.arange(len(x)), train=True)
+    _, dlogits = F.softmax_cross_entropy(logits, y)
+    expected = net.backward(params, tape, dlogits)
+    seen = {}
+    net.backward(params, tape, dlogits, outer=lambda plan, rep, xs, ds: seen.setdefault(plan.name, []).append(
+        xs.T @ ds))
+    assert set(seen) == {plan.name for plan in program.analog_layers}
+    dk = sum(seen["fc"])
+    np.testing.assert_allclose(dk[:-1].T, expected["fc.weight"], rtol=1e-5, atol=1e-7)  # with the bias row
+    np.testing.assert_allclose(dk[-1], expected["fc.bias"], rtol=1e-5, atol=1e-7)
+
+
 def test_backward_pass_reads_the_weights_before_their_update(setup):
     """As on the chip (forward, backward, then update), every layer's errors travel back
     through the weights the forward pass used, even though its devices learn on the way:
