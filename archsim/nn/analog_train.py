@@ -14,8 +14,8 @@ Layers without tiles, digital biases and batch norm learn by digital SGD with mo
 
 Learning rate: the devices take no momentum, so they step by lr / (1 - momentum), the
 steady-state step of momentum SGD, and a run compares like with like against `sgd` at the
-same --lr. A replica's step is multiplied by its layer's replica count, as in digital
-RAPA training (it sees 1/n of the patches).
+same --lr. A replica's step is multiplied by its layer's replica count (it sees 1/n of the
+patches) unless `run.train.replica_gradient` is `own`, as in digital RAPA training.
 
 Tile weights are read in the units the periphery expects: rpu and mixed-precision devices
 hold weights in device units (bounds about +-0.6, as aihwkit), read as they are; a hic
@@ -50,6 +50,7 @@ class InSituChip:
     calls: int = 0          # MVMs so far: each draws its own periphery noise
     updates: int = 0        # device updates so far: each draws its own pulses
     lr: float = 0.0         # the devices' learning rate for the current step
+    scale_replicas: bool = True  # a replica's step times its layer's replica count (replica_gradient)
 
     @classmethod
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
@@ -124,7 +125,7 @@ class InSituChip:
             return
         if not (np.isfinite(x).all() and np.isfinite(d).all()):
             raise FloatingPointError(f"non-finite inputs or errors at layer {plan.name}")
-        lr = self.lr * plan.analog.replicas  # each replica sees 1/n of the patches
+        lr = self.lr * (plan.analog.replicas if self.scale_replicas else 1)  # it sees 1/n of the patches
         for b, block in enumerate(plan.analog.blocks):
             self.states[plan.name, replica, b].apply(
                 np.ascontiguousarray(x[:, block.row_start:block.row_stop], np.float32),

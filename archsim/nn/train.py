@@ -163,9 +163,11 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
     augment = uses_augmentation(settings, train_x.shape[1:])
     chunk = images_per_chunk(program)
     shared, per_replica = param_shapes(program), param_shapes(program, replicated=True)
+    scaled = settings.replica_gradient is ReplicaGradient.SCALED  # else each replica its own patches' sum
+    if chip:
+        chip.scale_replicas = scaled
     replica_scale = {k: float(per_replica[k][0]) for k, v in state.params.items()  # weights with a replica axis
-                     if k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]
-                     and settings.replica_gradient is ReplicaGradient.SCALED}
+                     if scaled and k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]}
     for epoch in range(state.epoch, settings.epochs):
         order = generator(seed, Stream.DATA, epoch).permutation(n)
         noise_rng = generator(seed, Stream.TRAINING, 1, epoch)

@@ -74,8 +74,9 @@ class TrainSettings:
                                             "trained only on the patches assigned to it")
     replica_init: ReplicaInit = spec_field(ReplicaInit.SAME, doc="initial weights of a layer's replicas: the "
                                            "same draw copied to every replica, or independent draws")
-    replica_gradient: ReplicaGradient = spec_field(ReplicaGradient.SCALED, doc="a replica's gradient: "
-                                                   "its own patches' sum, or that times the replica count")
+    replica_gradient: ReplicaGradient = spec_field(ReplicaGradient.SCALED, doc="a replica's gradient "
+                                                   "(replicated: true; digital and in-situ): its own "
+                                                   "patches' sum, or that times the replica count")
     weight_noise: float = spec_field(0.0, doc="hardware-aware training: relative Gaussian weight noise "
                                               "(sigma / max|W| per layer) injected in the forward pass", ge=0)
     clip_sigma: float = spec_field(0.0, doc="clip weights to +-clip_sigma standard deviations "

@@ -55,6 +55,18 @@ def test_replica_gradient_own_or_scaled_by_the_replica_count(data):
     np.testing.assert_array_equal(own["fc.weight"], scaled["fc.weight"])
 
 
+def test_replica_gradient_reaches_the_devices_of_in_situ_training(data):
+    """The chip's replica step follows replica_gradient too (one epoch of mixed precision)."""
+    (tx, ty), (vx, vy) = data
+    runs = [train(program(), tx[:64], ty[:64], vx, vy,
+                  settings(epochs=1, algorithm="mixed-precision", replica_gradient=g), seed=0).params
+            for g in ("own", "scaled")]
+    assert not np.array_equal(runs[0]["conv1.weight"], runs[1]["conv1.weight"])
+    unchanged = train(program(), tx[:64], ty[:64], vx, vy, settings(epochs=1, algorithm="mixed-precision"),
+                      seed=0).params  # scaled is the default
+    np.testing.assert_array_equal(unchanged["conv1.weight"], runs[1]["conv1.weight"])
+
+
 def test_replicated_rapa_training_learns(data):
     (tx, ty), (vx, vy) = data
     state = train(program(), tx, ty, vx, vy, settings(), seed=0)
