@@ -148,7 +148,9 @@ def test_mixed_precision_transfers_with_step_noise():
     steps = nominal / spec.dw_min  # whole device steps, moved where |chi| reached the threshold 2 dw_min
     np.testing.assert_allclose(steps, np.rint(steps), atol=1e-4)  # float32 x^T d
     np.testing.assert_array_equal(state.pulses, np.rint(np.abs(steps)))
-    assert np.all(np.where(state.pulses == 0, np.abs(total) < state.epsilon, True))
+    below = np.abs(total) < state.epsilon  # never reached the threshold: not transferred
+    assert np.all(state.pulses[below] == 0)
+    assert np.any(below & (np.abs(total) >= spec.dw_min))  # although a whole step would have fit
     assert not np.allclose(state.weights(), nominal, atol=1e-5)  # the steps vary
     # each noise on its own: c2c alone makes the steps vary; with neither they are exact
     fixed = dict(mp_threshold=2.0, dw_min_dtod=0.0, up_down_dtod=0.0, w_bound_dtod=0.0)
@@ -335,5 +337,6 @@ def test_hic_programming_keeps_each_device_model_in_its_window():
     rram = RRAMDevice(g_min=10e-6, g_max=100e-6, prog_noise=0.2)
     g = _program(u, rram, np.random.default_rng(0))
     assert g.min() == 10e-6 and g.max() == 100e-6  # noise pushed devices onto both bounds
+    assert np.any((g > 10e-6) & (g < 100e-6))  # and others into the window: programmed with noise
     pcm = _program(u, PCMDevice(), np.random.default_rng(0))
     assert pcm.min() == 0.0 and pcm.max() > PCMDevice().g_max
