@@ -6,8 +6,9 @@
 - `faults`: stuck-at faults for any device;
 - `compensation`: global / per-column drift compensation;
 - `tile`: `ProgrammedTile`, the value object tying them together;
-- `inputs`: the input vectors a layer drives into its tiles (im2col rows gathered from
-  the feature map, in the order the replicas compute them).
+- `inputs` (imported on its own, it needs the numba kernels): the input vectors a layer
+  drives into its tiles (im2col rows gathered from the feature map, in the order the
+  replicas compute them, or `PatchRows` for the MVM kernel to gather).
 - `training` (imported on its own, it needs the numba kernels): device-update models of
   in-situ training (rpu pulsed update, mixed precision, hic).
 

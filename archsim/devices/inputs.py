@@ -20,22 +20,24 @@ from archsim.kernels import gather_runs
 
 @dataclass(frozen=True)
 class PatchRows:
-    """Input rows not yet gathered: row i is the window [first, first + width) of the
-    `count` runs of `run` values of `src` (flat), `step` apart, from starts[i], followed
-    by a constant 1 when `bias` (the array row holding the bias)."""
+    """Input rows not yet gathered: row i is `gather_runs(src, starts[i:i+1], run, count,
+    step, first=first, width=width, bias=bias)`, the window [first, first + width) of the
+    `count` runs of `run` values of `src` (flat), `step` apart, then a constant 1 when
+    `bias` (the array row holding the bias)."""
 
     src: np.ndarray     # 1-D float32, C-contiguous
     starts: np.ndarray  # (n,) int64
     run: int
     count: int
     step: int
-    first: int = 0
-    width: int = -1     # -1: to the end of the row
+    first: int
+    width: int
     bias: bool = False
 
     def __post_init__(self):
-        if self.width < 0:
-            object.__setattr__(self, "width", self.run * self.count - self.first)
+        if not (0 <= self.first and 0 <= self.width and self.first + self.width <= self.run * self.count):
+            raise ValueError(f"window [{self.first}, {self.first + self.width}) outside rows of "
+                             f"{self.run * self.count} values")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,13 +52,11 @@ class PatchRows:
             raise ValueError(f"window [{lo}, {hi}) outside the {self.width} columns")
         return replace(self, first=self.first + lo, width=hi - lo, bias=bias)
 
-    def materialise(self) -> np.ndarray:
-        """The rows as a (n, width [+ 1]) float32 matrix (what the kernel reads)."""
-        x = gather_runs(self.src, self.starts, self.run, self.count, self.step)
-        x = x[:, self.first:self.first + self.width]
-        if self.bias:
-            x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
-        return np.ascontiguousarray(x)
+    def materialise(self, gather=gather_runs) -> np.ndarray:
+        """The rows as a (n, width [+ 1]) matrix (what the kernel reads); `gather`:
+        `gather_runs` or its twin."""
+        return gather(self.src, self.starts, self.run, self.count, self.step, first=self.first,
+                      width=self.width, bias=self.bias)
 
 
 def _starts(shape: tuple[int, ...], rows: np.ndarray, stride: int, out_h: int, out_w: int) -> np.ndarray:
@@ -84,5 +84,5 @@ def patch_runs(xp: np.ndarray, rows: np.ndarray, kernel: int, stride: int, out_h
     """The rows of `patch_rows`, not gathered (xp float32)."""
     xp = np.ascontiguousarray(xp, dtype=np.float32)
     _, h, w, c = xp.shape
-    return PatchRows(xp.reshape(-1), _starts(xp.shape, rows, stride, out_h, out_w).astype(np.int64),
-                     kernel * c, kernel, w * c)
+    return PatchRows(xp.reshape(-1), _starts(xp.shape, rows, stride, out_h, out_w).astype(np.int64, copy=False),
+                     kernel * c, kernel, w * c, first=0, width=kernel * kernel * c)

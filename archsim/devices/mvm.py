@@ -16,7 +16,7 @@ import numpy as np
 from archsim.devices.inputs import PatchRows
 from archsim.devices.tile import AnalogSlices
 from archsim.kernels import analog_mvm, analog_mvm_runs, analog_mvm_transposed
-from archsim.kernels.reference import analog_mvm_twin
+from archsim.kernels.reference import analog_mvm_twin, gather_runs_twin
 from archsim.spec.devices import Representation
 from archsim.spec.hardware import BoundManagement, Tiles
 
@@ -37,6 +37,13 @@ BACKENDS = {"numba": analog_mvm, "numpy": analog_mvm_twin}  # the numpy twin: sa
 def _runs_mvm(rows: PatchRows, w, **kwargs):
     return analog_mvm_runs(rows.src, rows.starts, rows.run, rows.count, rows.step, w, first=rows.first,
                            bias=rows.bias, **kwargs)
+
+
+def _runs_twin(rows: PatchRows, w, **kwargs):
+    return analog_mvm_twin(rows.materialise(gather_runs_twin), w, **kwargs)
+
+
+RUNS = {"numba": _runs_mvm, "numpy": _runs_twin}  # the MVM of PatchRows
 
 
 def _transposed_twin(d, w, **kwargs):
@@ -65,10 +72,10 @@ def tile_mvm(slices: AnalogSlices, x: np.ndarray | PatchRows, tiles: Tiles, *, s
     if isinstance(x, PatchRows):
         if x.shape[1] != slices.weights.shape[1]:
             raise ValueError(f"{x.shape[1]} input columns for a tile of {slices.weights.shape[1]} rows")
-        x = x.materialise() if backend == "numpy" else x
+        forward = RUNS[backend]
     else:
         x = np.ascontiguousarray(x, dtype=np.float32)
-    forward = _runs_mvm if isinstance(x, PatchRows) else BACKENDS[backend]
+        forward = BACKENDS[backend]
     args = periphery(tiles)
     n_slices = len(slices.coeff)
     if read_sigma is not None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba import float32_from_bits, jit
+from .gather import gather_rows
 from .gaussian import fill_normals_range
 
 _ABS_MASK = np.int32(0x7FFFFFFF)
@@ -383,28 +384,15 @@ _GATHER_CHUNK = 16  # patch rows gathered at a time into a scratch the DAC then 
 @jit
 def _prepare_runs(src, starts, run, count, step, first, bias, rows, n, p, alpha, mode,
                   nm_constant, dac_bits, dac_range, slices, need_norm, xs, xnorm, need_sq, xsq):
-    """`_prepare_rows` of rows[0:n] of the virtual matrix X whose row b is the window
-    [first, first + R - bias) of the runs (gather_runs: `count` runs of `run` values of
-    `src`, `step` apart, from starts[b]) followed, with `bias`, by a constant 1 (R =
-    xs.shape[2]). Chunks of rows are gathered into a small scratch and converted from
-    there, so X never goes through memory."""
+    """`_prepare_rows` of rows[0:n] of the virtual matrix X whose row b is
+    `gather_runs(src, starts[b:b+1], run, count, step, first=first, width=R - bias,
+    bias=bias)` (R = xs.shape[2]). Chunks of rows are gathered into a small scratch and
+    converted from there, so X never goes through memory."""
     n_in = xs.shape[2]
     width = n_in - (1 if bias else 0)
     scratch = np.empty((_GATHER_CHUNK, n_in), dtype=np.float32)
     for lo in range(0, n, _GATHER_CHUNK):
         hi = min(n, lo + _GATHER_CHUNK)
-        for i in range(lo, hi):
-            j = i - lo
-            base = starts[rows[i]]
-            for k in range(count):  # the part of run k inside the window
-                c0 = max(first, k * run)
-                c1 = min(first + width, (k + 1) * run)
-                if c0 < c1:
-                    s0 = np.uintp(base + k * step + (c0 - k * run))
-                    o0 = np.uintp(c0 - first)
-                    for t in range(c1 - c0):
-                        scratch[j, o0 + np.uintp(t)] = src[s0 + np.uintp(t)]
-            if bias:
-                scratch[j, n_in - 1] = 1.0
+        gather_rows(src, starts, rows, lo, hi, run, count, step, first, width, bias, scratch, lo)
         _prepare_rows(scratch, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range,
                       slices, need_norm, xs, xnorm, need_sq, xsq, lo)

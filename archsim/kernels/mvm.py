@@ -98,12 +98,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._args import (F32, F64, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, normalise, params_ok,
-                    sigma_error)
+from ._args import (F32, F64, I32, INT64_LIMIT, NM_CODES, SMALL_INT_LIMIT, _as_matrix, normalise,
+                    params_ok, sigma_error)
 from ._mvm_rows import (_finish_rows, _matvec, _prepare_rows, _prepare_runs, _sigma_ok,
                         _square_sigma, _work_buffers)
 from ._numba import jit, pjit, prange
-from .gather import gather_runs
+from .gather import check_runs, gather_runs
 from .gaussian import stream_key
 
 __all__ = ["analog_mvm", "analog_mvm_runs", "analog_mvm_transposed"]
@@ -394,41 +394,25 @@ def analog_mvm_runs(src, starts, run, count, step, w, *, first=0, bias=False, da
                     dac_range=1.0, adc_bits=9, adc_range=12.0, out_noise=0.06, w_noise=0.0,
                     noise_management="abs_max", nm_constant=1.0, max_passes=6, input_slices=1,
                     read_sigma=None, out_scale=None, seed, counter):
-    """:func:`analog_mvm` of input rows gathered from runs of a flat array, without
+    """:func:`analog_mvm` of input rows gathered from runs of a flat float32 array, without
     materialising them: the same result as ``analog_mvm(x, w, ...)`` with ::
 
-        g = gather_runs(src, starts, run, count, step)    # (B, count * run)
-        x = g[:, first:first + R - bias]                   # R = w.shape[0]
-        x = concatenate([x, ones((B, 1))], axis=1) if bias else x
+        x = gather_runs(src, starts, run, count, step, first=first, width=R - bias, bias=bias)
 
-    (an im2col patch of a padded NHWC map is `kernel` runs of kernel * C values; a tile's
-    row block is a window of it, and the block holding the bias row drives a constant 1).
-    Large batches gather a few rows at a time for the DAC, which reads them from cache.
+    (R = w.shape[0]: an im2col patch of a padded NHWC map is `kernel` runs of kernel * C
+    values; a tile's row block is a window of it, and the block holding the bias row drives
+    a constant 1). Large batches gather a few rows at a time for the DAC, which reads them
+    from cache.
     """
-    if not (type(src) is np.ndarray and src.ndim == 1 and src.dtype is F32
-            and src.flags.c_contiguous):
-        raise TypeError("src must be a 1-D C-contiguous float32 array")
-    starts = np.ascontiguousarray(starts)
-    if starts.ndim != 1 or starts.dtype.kind not in "iu":
-        raise TypeError("starts must be a 1-D integer array")
-    for name, value, lo in (("run", run, 1), ("count", count, 1), ("step", step, 0),
-                            ("first", first, 0)):
-        if not isinstance(value, (int, np.integer)) or value < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
-    if type(w) is not np.ndarray or w.ndim != 2:
-        raise ValueError("w must be a 2-D numpy array")
+    w = _as_matrix(w, "w")
+    starts, rest = check_runs(src, starts, run, count, step, first, None, dtypes=(F32,))
     width = w.shape[0] - (1 if bias else 0)
-    if width < 0 or first + width > run * count:
+    if not 0 <= width <= rest:
         raise ValueError(f"the window [{first}, {first + width}) of w's {w.shape[0]} rows"
                          f"{' (one the bias)' if bias else ''} lies outside a gathered row of "
                          f"{run * count} values")
-    if len(starts) and (starts.min() < 0
-                        or int(starts.max()) + (count - 1) * step + run > src.size):
-        raise ValueError(f"runs outside src (size {src.size})")
     if len(starts) <= _FUSED_MAX_BATCH:  # latency-bound: gather, then the fused kernel
-        x = gather_runs(src, starts, run, count, step)[:, first:first + width]
-        x = np.ascontiguousarray(np.concatenate([x, np.ones((len(x), 1), F32)], axis=1)
-                                 if bias else x)
+        x = gather_runs(src, starts, run, count, step, first=first, width=width, bias=bias)
         return analog_mvm(x, w, dac_bits=dac_bits, dac_range=dac_range, adc_bits=adc_bits,
                           adc_range=adc_range, out_noise=out_noise, w_noise=w_noise,
                           noise_management=noise_management, nm_constant=nm_constant,
@@ -440,8 +424,7 @@ def analog_mvm_runs(src, starts, run, count, step, w, *, first=0, bias=False, da
         probe, w, False, dac_bits, dac_range, adc_bits, adc_range, out_noise, w_noise,
         noise_management, nm_constant, max_passes, input_slices, read_sigma, seed, counter,
         out_scale)
-    runs = (src, starts.astype(np.int64, copy=False), int(run), int(count), int(step),
-            int(first), bool(bias))
+    runs = (src, starts, int(run), int(count), int(step), int(first), bool(bias))
     return _mvm_batched(None, w, False, mode, nm_constant, dac_bits, dac_range, adc_bits,
                         adc_range, out_noise, w_noise, read_sigma, max_passes, input_slices,
                         seed, counter, out_scale, runs)

@@ -31,10 +31,12 @@ from archsim.kernels.pulsed import (PROB_BITS, SIDE_D, SIDE_PULSE, SIDE_TRANSFER
 F32 = np.float32
 
 
-def gather_runs_twin(src, starts, run, count, step):
+def gather_runs_twin(src, starts, run, count, step, first=0, width=None, bias=False):
     """`gather_runs` by fancy indexing: every value's index written out."""
     index = np.asarray(starts)[:, None, None] + (np.arange(count) * step)[:, None] + np.arange(run)
-    return src[index].reshape(len(starts), count * run)
+    rows = src[index].reshape(len(starts), count * run)
+    rows = rows[:, first:] if width is None else rows[:, first:first + width]
+    return np.concatenate([rows, np.ones((len(rows), 1), src.dtype)], axis=1) if bias else rows
 
 
 def slice_geometry(dac_bits, dac_range, slices, s):

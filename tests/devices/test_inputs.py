@@ -30,7 +30,7 @@ def test_patch_rows_are_im2col_in_any_order(b, c, h, k, s, p):
 def test_patch_runs_are_the_patch_rows_not_yet_gathered():
     """PatchRows materialise to patch_rows; a window (and a bias column of ones) is that
     slice of them; a tile MVM of them equals the MVM of the matrix on both backends."""
-    from archsim.devices.inputs import patch_runs
+    from archsim.devices.inputs import PatchRows, patch_runs
     from archsim.devices.mvm import tile_mvm
     from archsim.devices.tile import AnalogSlices
     from archsim.spec import load_hardware
@@ -48,15 +48,21 @@ def test_patch_runs_are_the_patch_rows_not_yet_gathered():
     assert np.array_equal(part.window(5, 8).materialise(), full[:, 15:18])
     with pytest.raises(ValueError, match="outside"):
         lazy.window(30, 40)
+    with pytest.raises(ValueError, match=r"window \[30, 50\) outside rows of 36"):
+        PatchRows(lazy.src, lazy.starts, 12, 3, lazy.step, first=30, width=20)
     tiles = load_hardware("standard_aimc").tiles
     slices = AnalogSlices(weights=rng.uniform(-1, 1, (1, 21, 5)).astype(np.float32), coeff=np.ones(1),
                           out_scale=rng.uniform(0.5, 2, 5))
     two = AnalogSlices(weights=rng.uniform(-1, 1, (2, 21, 5)).astype(np.float32), coeff=np.array([1.0, 0.25]),
                        out_scale=rng.uniform(0.5, 2, 5))  # two slices: combined digitally
-    for backend in ("numba", "numpy"):
-        for tile in (slices, two):
-            y, passes = tile_mvm(tile, part, tiles, seed=3, counter=1, backend=backend)
-            y_x, passes_x = tile_mvm(tile, part.materialise(), tiles, seed=3, counter=1, backend=backend)
-            assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
+    for tile in (slices, two):
+        y, passes = tile_mvm(tile, part, tiles, seed=3, counter=1)
+        y_x, passes_x = tile_mvm(tile, part.materialise(), tiles, seed=3, counter=1)
+        assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
+        # the twin gathers the rows itself (kernels.reference); float weights: BLAS and numpy sum
+        # in different orders, so a value may round to a neighbouring ADC level
+        y_twin, passes_twin = tile_mvm(tile, part, tiles, seed=3, counter=1, backend="numpy")
+        np.testing.assert_allclose(y_twin, y, rtol=0, atol=0.05 * np.abs(y).max())
+        assert np.mean(y_twin == y) > 0.95 and np.array_equal(passes_twin, passes)
     with pytest.raises(ValueError, match="36 input columns for a tile of 21 rows"):
         tile_mvm(slices, lazy, tiles, seed=3, counter=1)

@@ -492,6 +492,23 @@ def test_rows_gathered_by_the_kernel_equal_the_gathered_matrix(batch, first, row
     assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
     np.testing.assert_array_equal(y, y_twin)
     np.testing.assert_array_equal(passes, passes_twin)
+    if batch > _FUSED_MAX_BATCH and rows >= 8:  # bound management re-gathered the saturated rows
+        assert passes.max() > 1
+
+
+@pytest.mark.parametrize("kw", [dict(input_slices=3), dict(dac_bits=0, noise_management="constant")])
+def test_rows_gathered_by_the_kernel_with_sliced_or_ideal_dacs(kw):
+    """The other DAC branches read the gathered rows the same way."""
+    from archsim.kernels import analog_mvm_runs, gather_runs
+    rng = np.random.default_rng(8)
+    src = rng.standard_normal(2000).astype(F32)
+    starts = rng.integers(0, 2000 - (2 * 36 + 9), size=_FUSED_MAX_BATCH + 30)
+    w = dyadic_weights(rng, 21, 6)
+    p = periphery(dac_range=dyadic_dac_range(7), seed=2, counter=9, **kw)
+    y, passes = analog_mvm_runs(src, starts, 9, 3, 36, w, first=4, bias=True, **p)
+    x = gather_runs(src, starts, 9, 3, 36, first=4, width=20, bias=True)
+    y_x, passes_x = analog_mvm(x, w, **p)
+    assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
 
 
 def test_bad_runs_raise():
@@ -506,5 +523,7 @@ def test_bad_runs_raise():
         analog_mvm_runs(src, [95], 5, 2, 10, w, seed=0, counter=0)
     with pytest.raises(ValueError, match="first"):
         analog_mvm_runs(src, [0], 5, 2, 10, w, first=-1, seed=0, counter=0)
+    with pytest.raises(TypeError, match="w must be a numpy array"):  # as analog_mvm
+        analog_mvm_runs(src, [0], 5, 2, 10, [[1.0]], seed=0, counter=0)
     with pytest.raises(ValueError, match="dac_bits=1"):  # the periphery as analog_mvm checks it
         analog_mvm_runs(src, np.zeros(_FUSED_MAX_BATCH + 1, int), 5, 2, 10, w, dac_bits=1, seed=0, counter=0)
