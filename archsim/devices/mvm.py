@@ -122,18 +122,13 @@ def _unit(scale: np.ndarray | None) -> bool:
 
 def _combine(parts: list[np.ndarray], coeff: np.ndarray, out_scale: np.ndarray | None) -> np.ndarray:
     """out_scale * sum_p coeff_p parts_p, summed in float64 (from 0) and rounded once to
-    float32. (One forward slice of coefficient 1 gets this result from the kernel, which
-    applies out_scale in its output pass.) One part of coefficient 1 (the part is the
-    kernel's fresh output: it is overwritten) takes a shortcut to that result bit for bit:
-    ``part + 0`` (only turns -0.0 into +0.0), then the product with out_scale computed in
-    float64 element by element and rounded into the part (numpy's buffered casting: no
-    float64 copy of the whole output; a float32 out_scale multiplies in float32, the same
-    bits: the product of two float32 is exact in float64)."""
-    if len(parts) == 1 and coeff[0] == 1:
+    float32 (one forward slice of coefficient 1 gets this from the kernel, which applies
+    out_scale in its output pass). One unscaled part of coefficient 1 (a transposed MVM's
+    fresh output: it is overwritten) is that sum bit for bit as ``part + 0``, which only
+    turns -0.0 into +0.0."""
+    if len(parts) == 1 and coeff[0] == 1 and out_scale is None:
         y = parts[0]
         y += np.float32(0.0)  # as the sum from 0: -0.0 becomes +0.0
-        if not _unit(out_scale):
-            np.multiply(y, out_scale, out=y, casting="same_kind")
         return y
     y = np.zeros(parts[0].shape, dtype=np.float64)
     for c, part in zip(coeff, parts):

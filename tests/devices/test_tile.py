@@ -265,9 +265,9 @@ def test_transposed_tile_mvm_is_the_backward_of_the_forward():
 
 
 def test_slice_combination_shortcut_is_the_float64_sum_bit_for_bit():
-    """One slice of coefficient 1 (in-situ tiles with unit scale, inference tiles with a
-    column scale) skips the float64 sum but must equal it exactly, signed zeros included;
-    other cases take the sum itself. (The shortcut overwrites its part: each case gets copies.)"""
+    """One unscaled slice of coefficient 1 (a transposed MVM) skips the float64 sum but must
+    equal it exactly, signed zeros included; scaled and weighted parts take the sum itself.
+    (The shortcut overwrites its part: each case gets copies.)"""
     from archsim.devices.mvm import _combine
     rng = np.random.default_rng(0)
     y = rng.standard_normal((40, 6)).astype(np.float32)
