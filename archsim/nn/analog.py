@@ -123,15 +123,15 @@ def replica_mvm(plan: LayerPlan, patches: np.ndarray | PatchRows, block_mvm) -> 
     fill their own outputs. Returns the (n, cols) output and the passes of each patch (a
     replica's blocks work in parallel: the most any of them needed)."""
     a = plan.analog
-    width = patches.shape[1]
-    out = np.zeros((len(patches), a.matrix_cols), dtype=np.float32)
+    out = (np.zeros if a.row_blocks > 1 else np.empty)((len(patches), a.matrix_cols), dtype=np.float32)
     passes = np.zeros(len(patches), dtype=np.int32)
     for b, block in enumerate(a.blocks):
-        bias = block.row_stop > width  # this block holds the bias row, driven by a constant 1
+        stop = block.row_start + a.data_rows(block)
+        bias = stop < block.row_stop  # this block holds the bias row, driven by a constant 1
         if isinstance(patches, PatchRows):
-            x = patches.window(block.row_start, min(block.row_stop, width), bias)
+            x = patches.window(block.row_start, stop, bias)
         else:
-            x = patches[:, block.row_start:min(block.row_stop, width)]
+            x = patches[:, block.row_start:stop]
             if bias:
                 x = np.concatenate([x, np.ones((len(x), 1), x.dtype)], axis=1)
         y, p = block_mvm(b, x)

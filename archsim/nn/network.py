@@ -246,7 +246,7 @@ class Network:
         spec, x = plan.spec, ins[0]
         caches = tape.caches if tape is not None else {}
         if plan.op in ("conv2d", "linear"):
-            y, caches[plan.name] = self._matrix_forward(plan, params, x, image_ids, tape is not None)
+            y, caches[plan.name] = self._matrix_forward(plan, params, x, image_ids, backward=tape is not None)
             return y
         if plan.op == "relu":
             return np.maximum(x, 0)
@@ -289,9 +289,9 @@ class Network:
         return ((lambda rows, out=None: x if rows is None else np.take(x, rows, axis=0, out=out, mode="clip")),
                 None, len(x), 1, x.shape[1])
 
-    def _matrix_forward(self, plan, params, x, image_ids, keep=True):
-        """The layer's output and what its backward pass needs; without `keep` (no backward
-        pass follows) a product that takes `PatchRows` gets them instead of gathered patches."""
+    def _matrix_forward(self, plan, params, x, image_ids, *, backward: bool):
+        """The layer's output and what its backward pass needs; when no backward pass
+        follows, a product that takes `PatchRows` gets them instead of gathered patches."""
         take, runs, b, p, r = self._patch_source(plan, x)
         kernels = kernel_matrices(plan, params)
         bias_row = kernels[0].shape[0] == r + 1
@@ -305,7 +305,7 @@ class Network:
         else:
             order, ends = group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
             bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
-            lazy = runs is not None and not keep and getattr(self.product, "takes_patch_rows", False)
+            lazy = runs is not None and not backward and getattr(self.product, "takes_patch_rows", False)
             grouped = None if lazy else np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
             out_sorted = np.empty((len(order), c), dtype=x.dtype)
             passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
@@ -317,9 +317,8 @@ class Network:
                         passes[lo:hi] = self.product.last_passes
                     if biases is not None:
                         out_sorted[lo:hi] += biases[rep]
-            every = len(order) == b * p  # else perforated: rows left out stay zero until filled in
-            out = (np.empty if every else np.zeros)((b * p, c), dtype=x.dtype)
-            out[order] = out_sorted
+            out = np.empty((b * p, c), dtype=x.dtype)  # rows left out (perforated) are never read:
+            out[order] = out_sorted                    # their positions are filled from computed ones
             groups = (order, bounds, grouped)
             if passes is not None:
                 self.pass_log.add(plan.name, image_ids, order, passes, b, p)
