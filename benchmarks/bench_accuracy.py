@@ -2,7 +2,7 @@
 
 For the RAPA ConvNet (28x28, replicas 16/4/1, random tiling) and ResNet-32 (CIFAR-10
 shape, replicas auto), both on the standard_aimc chip (PCM devices, 8-bit DAC/ADC,
-output and weight read noise, global drift compensation), measured in one process:
+output and weight read noise, global drift compensation), measured two ways in one run:
 images per second of an accuracy evaluation (`archsim.nn.train.evaluate`, tiles
 programmed once beforehand and read at 1 h; programming is a one-off cost reported
 separately)

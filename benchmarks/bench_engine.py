@@ -1,11 +1,12 @@
 """Speed of the timing engine against bare simpy, measured in one process.
 
 Each repetition measures, back to back:
-- a bare simpy `yield env.timeout(1)` loop: events per second;
+- a bare simpy `yield env.timeout(1)` loop: events per second, run by `env.run()`
+  (simpy's limit, the engine's baseline) and stepped by a loop like the engine's runner;
 - simpy's own ceiling for components that wait on each other: a producer process
   (`timeout(1)`) handing items to a consumer process through plain events it triggers,
-  and through a `simpy.Store`, no model code, events counted by a step loop like the
-  engine's runner;
+  and through a `simpy.Store`, no model code, stepped like the engine's runner and
+  compared with the stepped bare loop (the same counting);
 - the engine (exact fidelity, no trace, no single-replica baseline run, one image) on
   ResNet-32 (replicas auto on rpu) and on the RAPA ConvNet with 1024 replicas of its
   first layer (rpu): simpy events per second of the simulation loop, and wall time of
@@ -19,8 +20,8 @@ less from other jobs. For reference it also times ResNet-32 with the baseline ru
 The last line is machine-readable:
     engine_over_simpy=<median over repetitions of min(resnet32, rapa1024) engine events/s
     over bare simpy events/s> resnet32_s=<median wall s> rapa1024_s=<median wall s>
-    event_handoff_over_simpy=<median of the plain-event handoff's events/s over bare simpy's>
-    store_handoff_over_simpy=<the same for the Store handoff>
+    event_handoff_over_simpy=<median of the plain-event handoff's events/s over the stepped
+    bare loop's> store_handoff_over_simpy=<the same for the Store handoff>
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ from archsim.spec import load_hardware, load_run, load_workload
 REPEATS = 5
 
 
-def bare_simpy(n: int = 200_000) -> float:
-    """Events per second of the simplest simpy process."""
+def bare_simpy(n: int = 200_000, stepped: bool = False) -> float:
+    """Events per second of the simplest simpy process: run by `env.run()` (simpy's own
+    limit), or stepped and counted like the engine's runner (`_count_steps`)."""
     def proc(env):
         for _ in range(n):
             yield env.timeout(1)
     env = simpy.Environment()
     env.process(proc(env))
+    if stepped:
+        return _count_steps(env)
     start = time.perf_counter()
     env.run()
     return n / (time.perf_counter() - start)
@@ -112,19 +116,21 @@ def main() -> int:
                 "rapa1024": compile_program(load_workload("rapa_convnet_32", ["mapping.replicas={conv1: 1024}"]),
                                             rpu)}
     print(load())
-    runs: dict[str, list] = {name: [] for name in ("bare", *programs, "resnet32+baseline")}
+    runs: dict[str, list] = {name: [] for name in ("bare", "stepped", *programs, "resnet32+baseline")}
     ratios, handoff, store = [], [], []
     for _ in range(REPEATS):
-        bare = bare_simpy()
+        bare, stepped = bare_simpy(), bare_simpy(stepped=True)
         runs["bare"].append(bare)
-        handoff.append(simpy_handoff() / bare)
-        store.append(simpy_handoff(store=True) / bare)
+        runs["stepped"].append(stepped)
+        handoff.append(simpy_handoff() / stepped)
+        store.append(simpy_handoff(store=True) / stepped)
         for name, program in programs.items():
             runs[name].append(engine(program))
         ratios.append(min(runs[name][-1][1] for name in programs) / bare)
         runs["resnet32+baseline"].append(engine(programs["resnet32"], baseline=True))
-    print(f"bare simpy: {statistics.median(runs['bare']):,.0f} events/s; handoff with no model code through "
-          f"plain events: {' '.join(f'{r:.3f}' for r in handoff)} of it, through a Store: "
+    print(f"bare simpy: {statistics.median(runs['bare']):,.0f} events/s by env.run(), "
+          f"{statistics.median(runs['stepped']):,.0f} stepped; handoff with no model code through "
+          f"plain events: {' '.join(f'{r:.3f}' for r in handoff)} of the stepped loop, through a Store: "
           f"{' '.join(f'{r:.3f}' for r in store)}")
     wall = {}
     for name in (*programs, "resnet32+baseline"):

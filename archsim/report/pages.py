@@ -203,7 +203,7 @@ def _train_page(directory: Path) -> _Page:
 # ---------------------------------------------------------------- sweeps and comparisons
 
 STEADY_IMAGES = 16   # images after which a replica sweep's speedup is within ~6 % of its long-run value
-                     # (rapa_convnet_32 on rpu, 64 replicas per conv layer: 27.3x at 4 images, 19.6x at 16, 18.5x at 64)
+                     # (measured: the README's sweep paragraph)
 RESULT_COLUMNS = ("status", "replicas_mapped", "speedup", "acceleration_pipelined", "acceleration_sequential",
                   "latency_s", "throughput_images_per_s", "energy_per_image_j", "tiles_used", "bottleneck",
                   "bottleneck_utilisation", "accuracy_digital", "accuracy_analog", "accuracy_analog_std")
