@@ -12,6 +12,7 @@ from archsim.data.weights import load_weights, save_weights
 from archsim.errors import DataError
 from archsim.files import replace_atomically
 from archsim.nn.train import IN_SITU, TrainState
+from archsim.spec import to_plain
 
 VELOCITY = "velocity/"
 
@@ -34,12 +35,19 @@ def save_checkpoint(path: Path, state: TrainState, meta: dict) -> None:
 
 
 def load_checkpoint(path: Path, specs) -> TrainState:
-    """Continue a run: the checkpoint must come from the same workload, hardware and seed."""
+    """Continue a run: the checkpoint must come from the same workload, hardware, seed and
+    training settings (only the number of epochs may grow)."""
     arrays, meta = load_weights(path)
     found = (meta.get("workload"), meta.get("hardware"), meta.get("seed"))
     if found != (specs.workload.name, specs.hardware.name, specs.run.seed):
         raise DataError(f"{path}: was written for workload '{found[0]}' on '{found[1]}' with seed {found[2]}; "
                         f"resume with the same ones or choose another --out")
+    before, now = meta.get("train", {}), to_plain(specs.run.train)
+    changed = sorted(k for k in now.keys() | before.keys() if k != "epochs" and before.get(k) != now.get(k))
+    if changed:
+        raise DataError(f"{path}: was trained with other run.train settings ("
+                        + ", ".join(f"{k}: {before.get(k)!r}, now {now.get(k)!r}" for k in changed)
+                        + "); resume with the same ones or choose another --out")
     params = {k: v for k, v in arrays.items() if not k.startswith(VELOCITY)}
     velocity = {k[len(VELOCITY):]: v for k, v in arrays.items() if k.startswith(VELOCITY)}
     epoch = int(meta["epoch"])

@@ -132,7 +132,8 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     (tx, ty), (vx, vy) = bars(160, 0), bars(40, 1)
     s = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
                         "train.lr=0.005"]).train
-    meta = {"workload": "bars", "hardware": "tiny", "seed": 0}
+    from archsim.spec import to_plain
+    meta = {"workload": "bars", "hardware": "tiny", "seed": 0, "train": to_plain(s)}
     ckpt = tmp_path / "checkpoint.npz"
 
     def checkpoint(state):
@@ -147,6 +148,15 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     resumed = train(compiled(), tx, ty, vx, vy, s, seed=0, state=state)
     assert all(np.array_equal(full.params[k], resumed.params[k]) for k in full.params)
     assert resumed.history == full.history  # incl. the writes, counted from the start of training
+    # other training settings would mix two runs: refused, naming them; more epochs continue
+    for other in (["train.algorithm=sgd"], ["train.lr=0.01", "train.replica_gradient=own"]):
+        changed = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
+                                  "train.lr=0.005", *other]).train
+        with pytest.raises(DataError, match="other run.train settings .*" + other[0].split(".")[1].split("=")[0]):
+            load_checkpoint(ckpt, SimpleNamespace(**{**vars(specs), "run": SimpleNamespace(seed=0, train=changed)}))
+    longer = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=5", "train.batch_size=32",
+                             "train.lr=0.005"]).train
+    assert load_checkpoint(ckpt, SimpleNamespace(**{**vars(specs), "run": SimpleNamespace(seed=0, train=longer)}))
     devices_path(ckpt).unlink()  # the weights alone would restart the devices: refused
     with pytest.raises(DataError, match="is missing"):
         load_checkpoint(ckpt, specs)
