@@ -108,13 +108,14 @@ def run_points(fn: PointFunction, points: Sequence[Point], store: PointStore, *,
 
 
 def _finish(point: Point, outcome: dict[str, Any], store: PointStore, tracker: _Progress) -> None:
+    finished = int(outcome["status"] in FINISHED)  # counted once saved (a failed write is not)
     try:
-        if outcome["status"] in FINISHED:   # counted first: a Ctrl-C from here on still saves it
-            tracker.done += 1
         store.write(point, outcome)
     except KeyboardInterrupt:
         store.write(point, outcome)   # Ctrl-C while saving a computed point: it is saved all the same
+        tracker.done += finished
         raise
+    tracker.done += finished
     tracker.update(point, outcome)
 
 

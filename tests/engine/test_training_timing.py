@@ -137,11 +137,9 @@ def test_rapa_16_4_1_training_acceleration_is_consistent_with_inference(workload
     assert result.interval_cycles == pytest.approx(closed["stage_cycles"], rel=0.03)
     # the latency ratio follows the closed form's critical paths (digital work and data
     # movement, the same with and without replicas, pull it below)
-    base = training_closed_form(compile_program(
-        dataclasses.replace(prog.workload, mapping=dataclasses.replace(prog.workload.mapping, replicas=())),
-        prog.hardware))
+    one = training_closed_form(single_replica(prog))
     critical = closed["acceleration"]["critical_path"]
-    assert critical == base["critical_path_cycles"] / closed["critical_path_cycles"]
+    assert critical == one["critical_path_cycles"] / closed["critical_path_cycles"]
     assert 0.85 * critical <= result.acceleration.sequential <= critical
     # the baseline is the same network simulated with one replica per layer, and the summary's
     # ratios are the step's latency and throughput against it; it reports the inference closed
