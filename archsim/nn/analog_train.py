@@ -30,6 +30,7 @@ import numpy as np
 
 from archsim.compiler.program import LayerPlan, Program
 from archsim.devices import AnalogSlices
+from archsim.devices.inputs import PatchRows
 from archsim.devices.mvm import tile_mvm, tile_mvm_transposed
 from archsim.devices.training import UpdateState, endurance_summary, program_state
 from archsim.nn.analog import replica_mvm, tile_weights
@@ -51,6 +52,7 @@ class InSituChip:
     updates: int = 0        # device updates so far: each draws its own pulses
     lr: float = 0.0         # the devices' learning rate for the current step
     scale_replicas: bool = True  # a replica's step times its layer's replica count (replica_gradient)
+    takes_patch_rows = True  # evaluations hand it `PatchRows` (the kernel gathers them): see Network
 
     @classmethod
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
@@ -98,7 +100,7 @@ class InSituChip:
         return out
 
     # -- the three operations ------------------------------------------------------------------
-    def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    def __call__(self, plan: LayerPlan, replica: int, patches: np.ndarray | PatchRows, kernel: np.ndarray) -> np.ndarray:
         """Forward MVMs of one replica's patches (a `ReplicaProduct` for `Network`; the
         devices' own weights, not `kernel`, are used)."""
         def block_mvm(b: int, x: np.ndarray):

@@ -87,6 +87,18 @@ def test_backward_pass_reads_the_weights_before_their_update(setup):
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
 
 
+def test_chip_evaluation_on_kernel_gathered_patches_gives_the_same_bits(setup):
+    """Evaluating the chip (no backward pass) hands its tiles PatchRows: the same outputs as
+    gathered patches, with the same noise counters."""
+    program, params, x, _ = setup
+    outputs = []
+    for takes_rows in (True, False):
+        chip = InSituChip.program_all(program, params, "rpu", seed=0)
+        chip.takes_patch_rows = takes_rows
+        outputs.append(Network(program, chip).forward(params, x)[0])
+    assert outputs[0].tobytes() == outputs[1].tobytes()
+
+
 def test_read_params_round_trip(setup):
     """The devices hold the programmed weights (up to their bounds and programming variation)."""
     program, params, _, _ = setup
