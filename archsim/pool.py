@@ -7,15 +7,18 @@ oversubscribe them. Standard library only: the bottom layer, like `files`.
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
+import pickle
 import signal
+import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -103,3 +106,67 @@ def worker_pool(count: int) -> Iterator[Workers]:
         yield Workers(executor, count)
     finally:
         stop(executor)
+
+
+# --------------------------------------------------------------------------
+# Sending one large object to every worker. Down each worker's pipe it is pickled, copied
+# and unpickled once per worker: a programmed ResNet-32 and its weights (13 MB) took 60 ms
+# for two workers, a tenth of evaluating 100 images. Written once to a file instead, which
+# every worker maps, it costs one pickling.
+_ALIGN = 64  # buffer offsets in the file: numpy arrays come back aligned for SIMD loads
+_SHARED_DIRS = ("/dev/shm", None)  # shared memory (tmpfs) first, else the temporary directory
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A handle to an object written by `shared`: what a task takes instead of the object."""
+
+    path: str
+    head: tuple[int, int]               # (offset, length) of the pickle stream
+    buffers: tuple[tuple[int, int], ...]  # (offset, length) of each out-of-band buffer
+
+    def load(self) -> Any:
+        """The object, its arrays mapped copy-on-write from the file (writable, private)."""
+        with open(self.path, "rb") as f:
+            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+        (h, n) = self.head
+        return pickle.loads(view[h:h + n], buffers=[view[o:o + m] for o, m in self.buffers])
+
+
+def _write_shared(obj: Any, directory: str | None) -> Shared:
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    fd, path = tempfile.mkstemp(prefix="archsim-shared-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(head)
+            layout = []
+            for buf in buffers:
+                raw = buf.raw()
+                f.write(b"\0" * (-f.tell() % _ALIGN))
+                layout.append((f.tell(), raw.nbytes))
+                f.write(raw)
+            f.write(b"\0")  # never an empty file (it could not be mapped)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return Shared(path, (0, len(head)), tuple(layout))
+
+
+@contextmanager
+def shared(obj: Any) -> Iterator[Shared]:
+    """`obj` for the tasks of a pool: pickled once (protocol 5), its large buffers (numpy
+    arrays) out of band, into a file in shared memory (or, when that is missing or full,
+    the temporary directory) that each task maps; the file is removed on leaving, once the
+    tasks have their results (a mapping outlives the file's name)."""
+    for i, directory in enumerate(_SHARED_DIRS):
+        try:
+            handle = _write_shared(obj, directory if directory is None or os.path.isdir(directory) else None)
+            break
+        except OSError:
+            if i + 1 == len(_SHARED_DIRS):
+                raise
+    try:
+        yield handle
+    finally:
+        os.unlink(handle.path)

@@ -78,16 +78,24 @@ def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarra
     # each share records its passes in a log of its own, merged into the caller's below
     shipped = Network(net.program, net.product, PassLog(net.pass_log.keep) if net.pass_log else None,
                       net.transposed)
-    shares = [workers.executor.submit(_correct, shipped, params, images[lo * batch:hi * batch],
-                                      labels[lo * batch:hi * batch], batch, id_offset + lo * batch, base, lo)
-              for lo, hi in zip(bounds[:-1], bounds[1:])]
+    from archsim.pool import shared  # here: importing nn.train need not load the pool
     correct = 0
-    for share in shares:
-        count, log = share.result()
-        correct += count
-        if net.pass_log is not None:
-            net.pass_log.merge(log)
+    with shared((shipped, params)) as handle:  # the network and weights go to the workers once
+        shares = [workers.executor.submit(_correct_shared, handle, images[lo * batch:hi * batch],
+                                          labels[lo * batch:hi * batch], batch, id_offset + lo * batch, base, lo)
+                  for lo, hi in zip(bounds[:-1], bounds[1:])]
+        for share in shares:
+            count, log = share.result()
+            correct += count
+            if net.pass_log is not None:
+                net.pass_log.merge(log)
     return correct / max(len(images), 1)
+
+
+def _correct_shared(handle, *args) -> tuple[int, PassLog | None]:
+    """`_correct` in a worker, of the (network, params) that `handle` (archsim.pool.Shared) holds."""
+    net, params = handle.load()
+    return _correct(net, params, *args)
 
 
 def _correct(net: Network, params: Params, images: np.ndarray, labels: np.ndarray, batch: int,

@@ -1,0 +1,75 @@
+"""archsim.pool.shared: one object written once for every worker, read back equal."""
+
+import os
+
+import numpy as np
+import pytest
+
+from archsim import pool
+
+
+def _sample():
+    rng = np.random.default_rng(3)
+    return {"w": rng.random((37, 5), dtype=np.float32), "ints": np.arange(11, dtype=np.int16),
+            "strided": np.arange(20.0)[::3], "empty": np.zeros((0, 4)), "name": "net", "n": 7}
+
+
+def _same(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape
+            np.testing.assert_array_equal(a[k], b[k])
+        else:
+            assert a[k] == b[k]
+
+
+def test_shared_round_trip_gives_private_writable_aligned_arrays():
+    obj = _sample()
+    with pool.shared(obj) as handle:
+        assert os.path.exists(handle.path)
+        first, second = handle.load(), handle.load()
+        _same(obj, first)
+        assert first["w"].ctypes.data % 64 == 0  # out-of-band buffers sit at aligned offsets
+        first["w"][0, 0] = -1.0  # copy-on-write: neither the file nor another load sees it
+        assert second["w"][0, 0] == obj["w"][0, 0] and handle.load()["w"][0, 0] == obj["w"][0, 0]
+    assert not os.path.exists(handle.path)
+    assert first["w"][0, 0] == -1.0 and second["w"][1, 1] == obj["w"][1, 1]  # mappings outlive the name
+
+
+def test_shared_falls_back_to_the_temporary_directory(monkeypatch, tmp_path):
+    """No /dev/shm (or a full one): the file goes to the temporary directory."""
+    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path / "missing"), None))
+    monkeypatch.setattr(pool.tempfile, "tempdir", str(tmp_path))
+    with pool.shared(_sample()) as handle:
+        assert os.path.dirname(handle.path) == str(tmp_path)
+        _same(_sample(), handle.load())
+
+    calls = []
+    real = pool._write_shared
+
+    def full_then_ok(obj, directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(obj, directory)
+
+    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path), None))
+    monkeypatch.setattr(pool, "_write_shared", full_then_ok)
+    with pool.shared(_sample()) as handle:
+        _same(_sample(), handle.load())
+    assert calls == [str(tmp_path), None]
+
+
+def test_shared_removes_the_file_when_the_block_fails():
+    with pytest.raises(RuntimeError):
+        with pool.shared(_sample()) as handle:
+            raise RuntimeError("a task failed")
+    assert not os.path.exists(handle.path)
+
+
+def test_worker_loads_what_the_parent_shared():
+    obj = _sample()
+    with pool.worker_pool(1) as workers, pool.shared(obj) as handle:
+        back = workers.executor.submit(handle.load).result()
+    _same(obj, back)
