@@ -11,6 +11,8 @@ gradient checks).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -126,6 +128,21 @@ def avgpool_backward(dy: np.ndarray, shape, kernel: int, stride: int, padding: i
     return dx[:, :, padding:padding + h, padding:padding + w] if padding else dx
 
 
+def channel_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """x * scale + shift per channel (axis 1). A conv layer's output is an NCHW view of
+    channels-last memory: there it runs as one flat pass with the channel vectors tiled
+    along, in that layout (numpy's broadcast over a 16-wide inner axis took 1.7x as long)."""
+    if x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous:
+        b, c, h, w = x.shape
+        tile = math.gcd(b * h * w, 64)  # channel vectors per row of the flat pass
+        flat = x.transpose(0, 2, 3, 1).reshape(-1, c * tile)
+        y = flat * np.tile(scale, tile)
+        y += np.tile(shift, tile)
+        return y.reshape(b, h, w, c).transpose(0, 3, 1, 2)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
 def batchnorm_forward(x, gamma, beta, mean, var, eps: float, train: bool, momentum: float = 0.1):
     """Per-channel normalisation; in training uses batch statistics and returns updated running ones."""
     axes = (0, 2, 3) if x.ndim == 4 else (0,)
@@ -141,7 +158,7 @@ def batchnorm_forward(x, gamma, beta, mean, var, eps: float, train: bool, moment
     inv = 1.0 / np.sqrt(sigma2 + eps)
     if not train:  # one scale and shift per channel; xhat only if a backward pass asks
         a = gamma * inv
-        y = x * a.astype(x.dtype).reshape(shape) + (beta - mu * a).astype(x.dtype).reshape(shape)
+        y = channel_affine(x, a.astype(x.dtype), (beta - mu * a).astype(x.dtype))
         return y, (None, inv, gamma, train, x, mu), new_mean, new_var
     xhat = (x - mu.reshape(shape)) * inv.reshape(shape)
     y = xhat * gamma.reshape(shape) + beta.reshape(shape)

@@ -136,3 +136,19 @@ def test_pools_match_loops():
     assert np.array_equal(arg, first) and F.maxpool_forward(ties, 3, 2, 1, need_arg=False)[1] is None
     avg = F.avgpool_forward(x, 2, 2, 0)
     assert np.allclose(avg, x[:, :, :6, :6].reshape(2, 3, 3, 2, 3, 2).mean(axis=(3, 5)))
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 5, 7), (2, 4, 8, 8), (3, 6)])
+def test_channel_affine_is_the_broadcast_in_any_layout(shape):
+    """Channels-last maps (conv outputs) take the flat tiled pass: the same float32 bits."""
+    rng = np.random.default_rng(2)
+    scale, shift = rng.standard_normal((2, shape[1])).astype(np.float32)
+    bshape = (1, -1) + (1,) * (len(shape) - 2)
+    layouts = [rng.standard_normal(shape).astype(np.float32)]
+    if len(shape) == 4:
+        b, c, h, w = shape
+        layouts.append(rng.standard_normal((b, h, w, c)).astype(np.float32).transpose(0, 3, 1, 2))
+    for x in layouts:
+        y = F.channel_affine(x, scale, shift)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert np.array_equal(y, x * scale.reshape(bshape) + shift.reshape(bshape))
