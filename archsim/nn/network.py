@@ -104,14 +104,6 @@ def _with_bias_grad(dk: np.ndarray, dout: np.ndarray, bias_row: bool) -> np.ndar
     return np.vstack([dk, dout.sum(axis=0)[None, :]]) if bias_row else dk
 
 
-def replica_owner(plan: LayerPlan, image_ids: np.ndarray) -> np.ndarray:
-    """(B, P) replica computing each patch of each image (-1: not computed)."""
-    a = plan.analog.assignment
-    if a.fixed is not None:
-        return np.broadcast_to(a.fixed, (len(image_ids), a.patches))
-    return np.stack([a.replica_of(int(i)) for i in image_ids])
-
-
 def kernel_matrices(plan: LayerPlan, params: Params) -> list[np.ndarray]:
     """One kernel matrix per replica (shared weights give the same matrix to every replica)."""
     w = params[f"{plan.name}.weight"]
@@ -303,7 +295,8 @@ class Network:
             flat = take(None)
             groups, out = None, digital_product(plan, 0, flat, kernels[0])  # one GEMM, no grouping
         else:
-            order, ends = group_by_replica(replica_owner(plan, image_ids).reshape(-1), plan.analog.replicas)
+            order, ends = group_by_replica(plan.analog.assignment.owners(image_ids).reshape(-1),
+                                           plan.analog.replicas)
             bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
             lazy = runs is not None and not backward and getattr(self.product, "takes_patch_rows", False)
             grouped = None if lazy else np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica

@@ -103,3 +103,24 @@ def test_perforated_computes_ceil_p_over_n_and_fills_from_nearest(hw, data):
         best = ((ci - i) ** 2 + (cj - j) ** 2).min()
         fi, fj = divmod(int(a.fill_from[p]), w)
         assert (fi - i) ** 2 + (fj - j) ** 2 == best
+
+
+def test_random_tiling_batch_draws_are_the_per_image_draws_and_pairwise_uniform():
+    """owners(batch) row b is replica_of(images[b]); two patches share a replica with the
+    probability of a uniform balanced assignment, (P/n - 1) / (P - 1), for near and far pairs."""
+    a = make_assignment(Strategy.RANDOM, 16, (32, 32), seed=7, layer_index=2)
+    images = np.array([9, 0, 2**40, 9, 123456])
+    batch = a.owners(images)
+    assert batch.dtype == np.int32 and batch.shape == (5, 1024)
+    for row, image in zip(batch, images):
+        assert np.array_equal(row, a.replica_of(int(image)))
+    owners = a.owners(np.arange(2000))
+    assert (np.apply_along_axis(np.bincount, 1, owners) == 64).all()  # every image balanced
+    expected = 63 / 1023
+    for shift in (1, 32, 33, 511):
+        same = (owners[:, :-shift] == owners[:, shift:]).mean()
+        sd = (expected * (1 - expected) / owners[:, shift:].size) ** 0.5
+        assert abs(same - expected) < 5 * sd, (shift, same)
+    # consecutive images are independent: a patch stays on its replica with probability 1/n
+    stay = (owners[1:] == owners[:-1]).mean()
+    assert abs(stay - 1 / 16) < 5 * (1 / 16 * 15 / 16 / owners[1:].size) ** 0.5
