@@ -52,6 +52,10 @@ class PatchRows:
             raise ValueError(f"window [{lo}, {hi}) outside the {self.width} columns")
         return replace(self, first=self.first + lo, width=hi - lo, bias=bias)
 
+    def part(self, lo: int, hi: int) -> "PatchRows":
+        """Rows [lo, hi) of these rows."""
+        return replace(self, starts=self.starts[lo:hi])
+
     def materialise(self, gather=gather_runs) -> np.ndarray:
         """The rows as a (n, width [+ 1]) matrix (what the kernel reads); `gather`:
         `gather_runs` or its twin."""

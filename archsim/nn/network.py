@@ -299,19 +299,17 @@ class Network:
                                            plan.analog.replicas)
             bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
             lazy = runs is not None and not backward and getattr(self.product, "takes_patch_rows", False)
+            pending = runs(order) if lazy else None  # every replica's rows, not gathered
             grouped = None if lazy else np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
-            out_sorted = np.empty((len(order), c), dtype=x.dtype)
-            passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
+            out = np.empty((b * p, c), dtype=x.dtype)  # rows left out (perforated) are never read:
+            passes = np.ones(len(order), np.int16) if self.pass_log is not None else None  # (filled from computed ones)
             for rep, (lo, hi) in enumerate(bounds):
                 if hi > lo:  # gathered right before the replica's MVM, which reads them from cache
-                    rows = runs(order[lo:hi]) if lazy else take(order[lo:hi], out=grouped[lo:hi])
-                    out_sorted[lo:hi] = self.product(plan, rep, rows, kernels[rep])
+                    rows = pending.part(lo, hi) if lazy else take(order[lo:hi], out=grouped[lo:hi])
+                    y = self.product(plan, rep, rows, kernels[rep])
                     if passes is not None and getattr(self.product, "last_passes", None) is not None:
                         passes[lo:hi] = self.product.last_passes
-                    if biases is not None:
-                        out_sorted[lo:hi] += biases[rep]
-            out = np.empty((b * p, c), dtype=x.dtype)  # rows left out (perforated) are never read:
-            out[order] = out_sorted                    # their positions are filled from computed ones
+                    out[order[lo:hi]] = y if biases is None else y + biases[rep]
             groups = (order, bounds, grouped)
             if passes is not None:
                 self.pass_log.add(plan.name, image_ids, order, passes, b, p)

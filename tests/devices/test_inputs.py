@@ -46,6 +46,7 @@ def test_patch_runs_are_the_patch_rows_not_yet_gathered():
     assert part.shape == (50, 21)
     assert np.array_equal(part.materialise(), np.concatenate([full[:, 10:30], np.ones((50, 1), np.float32)], 1))
     assert np.array_equal(part.window(5, 8).materialise(), full[:, 15:18])
+    assert np.array_equal(part.part(7, 19).materialise(), part.materialise()[7:19])
     with pytest.raises(ValueError, match="outside"):
         lazy.window(30, 40)
     with pytest.raises(ValueError, match=r"window \[30, 50\) outside rows of 36"):
