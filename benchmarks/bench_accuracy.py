@@ -36,7 +36,7 @@ from archsim.pool import worker_pool
 from archsim.rng import Stream, generator
 from archsim.spec import load_hardware, load_workload
 
-REPEATS = 3
+REPEATS = 5
 WORKERS = os.cpu_count() or 1
 
 
