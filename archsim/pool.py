@@ -7,6 +7,7 @@ oversubscribe them. Standard library only: the bottom layer, like `files`.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import multiprocessing
 import os
@@ -33,8 +34,27 @@ def limit_threads() -> None:
 _WORKER = "ARCHSIM_POOL_WORKER"  # set in every worker: its work does not start pools of its own
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
+
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20) -> bool:
+    """Let glibc's malloc keep freed memory for reuse: blocks up to `mmap_threshold` come
+    from the heap, and up to `trim_threshold` of free heap stays with the process.
+
+    glibc raises its thresholds only after it has freed a large block; a worker that
+    received its network from a file never did, so every layer's numpy temporaries (a few
+    MB) were mapped and page-faulted afresh: a worker evaluated ResNet-32 17 % more slowly
+    than the same code in a process that had programmed the chip itself. False where there
+    is no mallopt (not glibc)."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
 def worker_init() -> None:
     limit_threads()
+    keep_freed_memory()
     os.environ[_WORKER] = "1"
     # Ctrl-C reaches the whole process group: the parent alone handles it (and stops the workers)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

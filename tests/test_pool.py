@@ -1,6 +1,9 @@
-"""archsim.pool.shared: one object written once for every worker, read back equal."""
+"""archsim.pool: one object written once for every worker, read back equal; workers keep freed memory."""
 
+import ctypes
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,3 +76,37 @@ def test_worker_loads_what_the_parent_shared():
     with pool.worker_pool(1) as workers, pool.shared(obj) as handle:
         back = workers.executor.submit(handle.load).result()
     _same(obj, back)
+
+
+class _MallocInfo(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mapped_growth_of_a_4mb_block(keep: bool = False) -> int:
+    """Bytes malloc maps anew (hblkhd) for a 4 MB numpy array, in this process."""
+    if keep:
+        assert pool.keep_freed_memory()
+    info = ctypes.CDLL(None).mallinfo2
+    info.restype = _MallocInfo
+    before = info().hblkhd
+    block = np.ones(4 << 20, np.uint8)
+    return info().hblkhd - before + 0 * block.size
+
+
+def test_workers_keep_freed_memory_for_their_temporaries():
+    """A fresh process maps a 4 MB block of its own (glibc's threshold is 128 KiB until a big
+    block was freed), to be page-faulted afresh every time; after keep_freed_memory, which
+    every worker runs, such blocks come from the heap."""
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("not glibc >= 2.33")
+    script = ("import sys; sys.path.insert(0, {!r}); from test_pool import _mapped_growth_of_a_4mb_block as g; "
+              "print(g({}))")
+
+    def fresh(keep):
+        return int(subprocess.run([sys.executable, "-c", script.format(os.path.dirname(__file__), keep)],
+                                  capture_output=True, text=True, check=True).stdout)
+
+    assert fresh(False) >= 4 << 20 > fresh(True)
+    with pool.worker_pool(1) as workers:
+        assert workers.executor.submit(_mapped_growth_of_a_4mb_block).result() < 4 << 20
