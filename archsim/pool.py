@@ -44,13 +44,16 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
     glibc raises its thresholds only after it has freed a large block; a worker that
     received its network from a file never did, so every layer's numpy temporaries (a few
     MB) were mapped and page-faulted afresh: a worker evaluated ResNet-32 17 % more slowly
-    than the same code in a process that had programmed the chip itself. False where there
-    is no mallopt (not glibc)."""
+    than the same code in a process that had programmed the chip itself. The price: a
+    worker may hold up to `trim_threshold` of freed memory. False where there is no
+    mallopt (not glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError, TypeError):  # no mallopt, or no C library to open by None (Windows)
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+    mapped = mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+    trimmed = mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    return bool(mapped) and bool(trimmed)
 
 
 def worker_init() -> None:
@@ -154,10 +157,35 @@ class Shared:
         return pickle.loads(view[h:h + n], buffers=[view[o:o + m] for o, m in self.buffers])
 
 
+_SHARED_PREFIX = "archsim-shared-"  # then the writer's pid
+
+
+def _remove_orphans(directory: str) -> None:
+    """Remove shared files whose writer is gone (killed before it could remove them):
+    in shared memory they would hold their RAM until the machine restarts."""
+    for name in os.listdir(directory):
+        if not name.startswith(_SHARED_PREFIX):
+            continue
+        pid = name[len(_SHARED_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass
+        except OSError:  # alive, another user's
+            pass
+
+
 def _write_shared(obj: Any, directory: str | None) -> Shared:
     buffers: list[pickle.PickleBuffer] = []
     head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    fd, path = tempfile.mkstemp(prefix="archsim-shared-", dir=directory)
+    directory = directory or tempfile.gettempdir()
+    _remove_orphans(directory)
+    fd, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(head)
@@ -178,8 +206,10 @@ def _write_shared(obj: Any, directory: str | None) -> Shared:
 def shared(obj: Any) -> Iterator[Shared]:
     """`obj` for the tasks of a pool: pickled once (protocol 5), its large buffers (numpy
     arrays) out of band, into a file in shared memory (or, when that is missing or full,
-    the temporary directory) that each task maps; the file is removed on leaving, once the
-    tasks have their results (a mapping outlives the file's name)."""
+    the temporary directory) that each task maps. The file is removed on leaving: the
+    caller leaves once its tasks have loaded it (a mapping outlives the file's name), and
+    cancels those not yet started when it leaves early. A file left by a killed process
+    is removed by the next call."""
     for i, directory in enumerate(_SHARED_DIRS):
         try:
             handle = _write_shared(obj, directory if directory is None or os.path.isdir(directory) else None)

@@ -110,3 +110,18 @@ def test_workers_keep_freed_memory_for_their_temporaries():
     assert fresh(False) >= 4 << 20 > fresh(True)
     with pool.worker_pool(1) as workers:
         assert workers.executor.submit(_mapped_growth_of_a_4mb_block).result() < 4 << 20
+
+
+def test_shared_removes_files_left_by_killed_processes(monkeypatch, tmp_path):
+    """A writer killed outright cannot remove its file; the next call does, and only those."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"archsim-shared-{dead.pid}-abc"
+    alive = tmp_path / f"archsim-shared-{os.getppid()}-def"
+    other = tmp_path / "unrelated-file"
+    for f in (orphan, alive, other):
+        f.write_bytes(b"x")
+    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path),))
+    with pool.shared(_sample()) as handle:
+        assert os.path.basename(handle.path).startswith(f"archsim-shared-{os.getpid()}-")
+    assert not orphan.exists() and alive.exists() and other.exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -141,13 +142,17 @@ class Assignment:
         if self.fixed is not None:
             return np.broadcast_to(self.fixed, (len(images), self.patches))
         p = self.patches
-        key = np.uint64(stream_seed(self.seed, Stream.ASSIGNMENT, self.layer_index))
-        image_keys = _mix(key ^ _mix(images.astype(np.uint64) ^ _K_IMAGE))
+        image_keys = _mix(np.uint64(self._key) ^ _mix(images.astype(np.uint64) ^ _K_IMAGE))
         words = _mix(image_keys[:, None] + np.arange(1, p + 1, dtype=np.uint64) * _GAMMA)
         out = np.empty(words.shape, dtype=np.int32)  # the k-th patch by word goes to replica k * n // P
         np.put_along_axis(out, np.argsort(words, axis=1),
                           ((np.arange(p) * self.replicas) // p).astype(np.int32)[None, :], axis=1)
         return out
+
+    @cached_property
+    def _key(self) -> int:
+        """The layer's 64-bit key of the random tiling draws (a SeedSequence: 20 us, so once)."""
+        return stream_seed(self.seed, Stream.ASSIGNMENT, self.layer_index)
 
     def replica_of(self, image: int) -> np.ndarray:
         if self.fixed is not None:

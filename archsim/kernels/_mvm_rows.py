@@ -430,7 +430,8 @@ def _prepare_runs(src, starts, run, count, step, first, bias, rows, n, p, alpha,
         if scale == 0.0:
             for r in range(n_in):
                 xs[0, i, r] = 0.0
-                xsq[0, i, r] = 0.0
+                if need_sq:
+                    xsq[0, i, r] = 0.0
             xnorm[0, i] = 0.0
             continue
         g = np.float32(1.0 / (np.float64(scale) * np.float64(d_in)))

@@ -7,9 +7,10 @@ once:
 * Threading layer: ``workqueue``. numba's default OpenMP layer fights
   OpenBLAS's threads (a BLAS matmul followed by a parallel numba kernel ran 2 to
   3x slower) and, once used, breaks fork-based process pools. The layer is
-  chosen by assigning ``numba.config.THREADING_LAYER`` below, which numba reads
-  when the first parallel kernel launches; assigning it is not "work": nothing
-  is compiled or launched at import.
+  chosen by assigning ``numba.config.THREADING_LAYER`` below (and
+  ``NUMBA_THREADING_LAYER``, which a reload of numba's configuration reads),
+  which numba reads when the first parallel kernel launches; assigning it is
+  not "work": nothing is compiled or launched at import.
 * ``cache=True``: kernels compile lazily on first call and the machine code is
   cached on disk (the cache is CPU-specific). No eager signatures.
 * ``fastmath=False`` everywhere: the kernels are compared bit for bit with numpy
@@ -59,19 +60,33 @@ import numba
 import numba.core.codegen
 import numba.extending
 
-numba.config.THREADING_LAYER = "workqueue"
+_OUR_FEATURES = "ARCHSIM_NUMBA_CPU_FEATURES"  # what we put in NUMBA_CPU_FEATURES (not the user)
 
 
 def _prefer_512_bit_vectors() -> None:
-    if "NUMBA_CPU_FEATURES" in os.environ or "NUMBA_CPU_NAME" in os.environ:
+    """NUMBA_CPU_FEATURES = this host's features and -prefer-256-bit, on AVX-512 hosts, unless
+    the user chose features or a CPU. A value a parent process set for its own host (children
+    inherit the environment, batch systems pass it on to other nodes) is recomputed here."""
+    current = os.environ.get("NUMBA_CPU_FEATURES")
+    ours = current is not None and current == os.environ.get(_OUR_FEATURES)
+    if (current is not None and not ours) or "NUMBA_CPU_NAME" in os.environ:
         return
     features = numba.core.codegen.get_host_cpu_features()  # (what numba uses by default)
-    if "+avx512f" in features.split(","):
-        os.environ["NUMBA_CPU_FEATURES"] = features + ",-prefer-256-bit"
-        numba.config.reload_config()
+    wanted = features + ",-prefer-256-bit" if "+avx512f" in features.split(",") else None
+    if wanted == current:
+        return
+    if wanted is None:
+        del os.environ["NUMBA_CPU_FEATURES"], os.environ[_OUR_FEATURES]
+    else:
+        os.environ["NUMBA_CPU_FEATURES"] = os.environ[_OUR_FEATURES] = wanted
+    numba.config.reload_config()
 
 
 _prefer_512_bit_vectors()
+# after any reload of numba's configuration, which would reset it; in the environment too,
+# which numba reads again whenever a NUMBA_ variable changes
+os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
+numba.config.THREADING_LAYER = "workqueue"
 
 prange = numba.prange
 

@@ -301,8 +301,9 @@ class Network:
             lazy = runs is not None and not backward and getattr(self.product, "takes_patch_rows", False)
             pending = runs(order) if lazy else None  # every replica's rows, not gathered
             grouped = None if lazy else np.empty((len(order), r), dtype=x.dtype)  # patches sorted by replica
-            out = np.empty((b * p, c), dtype=x.dtype)  # rows left out (perforated) are never read:
-            passes = np.ones(len(order), np.int16) if self.pass_log is not None else None  # (filled from computed ones)
+            # rows left out (perforated) are never read: their positions are filled from computed ones
+            out = np.empty((b * p, c), dtype=x.dtype)
+            passes = np.ones(len(order), np.int16) if self.pass_log is not None else None
             for rep, (lo, hi) in enumerate(bounds):
                 if hi > lo:  # gathered right before the replica's MVM, which reads them from cache
                     rows = pending.part(lo, hi) if lazy else take(order[lo:hi], out=grouped[lo:hi])

@@ -84,11 +84,16 @@ def evaluate(net: Network, params: Params, images: np.ndarray, labels: np.ndarra
         shares = [workers.executor.submit(_correct_shared, handle, images[lo * batch:hi * batch],
                                           labels[lo * batch:hi * batch], batch, id_offset + lo * batch, base, lo)
                   for lo, hi in zip(bounds[:-1], bounds[1:])]
-        for share in shares:
-            count, log = share.result()
-            correct += count
-            if net.pass_log is not None:
-                net.pass_log.merge(log)
+        try:
+            for share in shares:
+                count, log = share.result()
+                correct += count
+                if net.pass_log is not None:
+                    net.pass_log.merge(log)
+        except BaseException:  # the shares not started yet would find the file gone
+            for share in shares:
+                share.cancel()
+            raise
     return correct / max(len(images), 1)
 
 

@@ -521,14 +521,17 @@ def test_rows_read_straight_from_the_runs_in_every_noise_setting(mode, read, w_n
     rng = np.random.default_rng(11)
     src = rng.standard_normal(2000).astype(F32)
     src[:300] = 0.0  # rows starting here gather only zeros
-    starts = np.concatenate([[0, 10, 100], rng.integers(0, 2000 - 81, size=_FUSED_MAX_BATCH + 30)])
+    src[400:500] = 1e-40  # subnormal rows: a scale whose DAC gain overflows is a zero scale
+    starts = np.concatenate([[0, 10, 100, 400], rng.integers(0, 2000 - 81, size=_FUSED_MAX_BATCH + 30)])
     w = dyadic_weights(rng, 19 + bias, 6)
     p = periphery(dac_range=dyadic_dac_range(7), noise_management=mode, nm_constant=2.0, w_noise=w_noise,
-                  read_sigma=dyadic_sigma(rng, 19 + bias, 6) if read else None, seed=3, counter=1)
+                  read_sigma=dyadic_sigma(rng, 19 + bias, 6) if read else None, max_passes=4, adc_range=1.0,
+                  seed=3, counter=1)
     y, passes = analog_mvm_runs(src, starts, 9, 3, 36, w, first=5, bias=bias, **p)
     x = gather_runs(src, starts, 9, 3, 36, first=5, width=19, bias=bias)
     y_x, passes_x = analog_mvm(x, w, **p)
     assert y.tobytes() == y_x.tobytes() and np.array_equal(passes, passes_x)
+    assert passes.max() > 1  # bound management converted the saturated rows again
 
 
 def test_bad_runs_raise():
