@@ -386,76 +386,15 @@ def _prepare_runs(src, starts, run, count, step, first, bias, rows, n, p, alpha,
                   nm_constant, dac_bits, dac_range, slices, need_norm, xs, xnorm, need_sq, xsq):
     """`_prepare_rows` of rows[0:n] of the virtual matrix X whose row b is
     `gather_runs(src, starts[b:b+1], run, count, step, first=first, width=R - bias,
-    bias=bias)` (R = xs.shape[2]), so X never goes through memory. The common converter
-    (one slice, dac_bits > 0) reads the runs directly (12-18 % faster than converting a
-    gathered copy); the others gather chunks of rows into a small scratch and convert
-    them there with `_prepare_rows` itself."""
+    bias=bias)` (R = xs.shape[2]). Chunks of rows are gathered into a small scratch and
+    converted from there, so X never goes through memory. (A DAC reading the runs
+    directly was 12-18 % faster with 256-bit vectors, but 1.2-1.7x slower with 512-bit
+    ones on the short runs of the layers with the most patches: 15 and 48 values.)"""
     n_in = xs.shape[2]
     width = n_in - (1 if bias else 0)
-    if slices > 1 or dac_bits == 0:
-        scratch = np.empty((_GATHER_CHUNK, n_in), dtype=np.float32)
-        for lo in range(0, n, _GATHER_CHUNK):
-            hi = min(n, lo + _GATHER_CHUNK)
-            gather_rows(src, starts, rows, lo, hi, run, count, step, first, width, bias, scratch, lo)
-            _prepare_rows(scratch, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range,
-                          slices, need_norm, xs, xnorm, need_sq, xsq, lo)
-        return
-    sbits = src.view(np.int32)
-    hf = np.float32((1 << (dac_bits - 1)) - 1)
-    d_in = np.float32(dac_range / hf)
-    one = np.float32(1.0)
-    k_lo = first // run  # the runs that reach into the window [first, first + width)
-    k_hi = min(count, (first + width + run - 1) // run)
-    for i in range(n):
-        b = rows[i]
-        start = starts[b]
-        if p == 0:  # noise management, as in _prepare_rows (the bias input counts as a 1)
-            if mode == 0:
-                m = 0
-                for k in range(k_lo, k_hi):
-                    c0 = max(first, k * run)
-                    s0 = np.uintp(start + k * step + (c0 - k * run))
-                    for t in range(min(first + width, (k + 1) * run) - c0):
-                        v = sbits[s0 + np.uintp(t)] & _ABS_MASK
-                        m = v if v > m else m
-                a = float32_from_bits(m)
-                alpha[b] = max(a, one) if bias else a
-            elif mode == 1:
-                alpha[b] = np.float32(nm_constant)
-            else:
-                alpha[b] = one
-            if np.isinf(np.float32(1.0 / (np.float64(alpha[b]) * np.float64(d_in)))):
-                alpha[b] = np.float32(0.0)
-        scale = alpha[b] * np.float32(2.0**p)
-        if scale == 0.0:
-            for r in range(n_in):
-                xs[0, i, r] = 0.0
-                if need_sq:
-                    xsq[0, i, r] = 0.0
-            xnorm[0, i] = 0.0
-            continue
-        g = np.float32(1.0 / (np.float64(scale) * np.float64(d_in)))
-        ss = 0  # squared codes (int64), for the norm
-        for k in range(k_lo, k_hi):
-            c0 = max(first, k * run)
-            s0 = np.uintp(start + k * step + (c0 - k * run))
-            o0 = np.uintp(c0 - first)
-            for t in range(min(first + width, (k + 1) * run) - c0):
-                kf = min(max(np.rint(src[s0 + np.uintp(t)] * g), -hf), hf)
-                v = kf * d_in
-                xs[0, i, o0 + np.uintp(t)] = v
-                if need_sq:
-                    xsq[0, i, o0 + np.uintp(t)] = v * v
-                if need_norm:
-                    kk = np.int64(np.int32(kf))
-                    ss += kk * kk
-        if bias:
-            kf = min(max(np.rint(one * g), -hf), hf)
-            v = kf * d_in
-            xs[0, i, width] = v
-            if need_sq:
-                xsq[0, i, width] = v * v
-            kk = np.int64(np.int32(kf))
-            ss += kk * kk
-        if need_norm:
-            xnorm[0, i] = np.sqrt(np.float64(ss)) * np.float64(d_in)
+    scratch = np.empty((_GATHER_CHUNK, n_in), dtype=np.float32)
+    for lo in range(0, n, _GATHER_CHUNK):
+        hi = min(n, lo + _GATHER_CHUNK)
+        gather_rows(src, starts, rows, lo, hi, run, count, step, first, width, bias, scratch, lo)
+        _prepare_rows(scratch, rows, lo, hi, p, alpha, mode, nm_constant, dac_bits, dac_range,
+                      slices, need_norm, xs, xnorm, need_sq, xsq, lo)

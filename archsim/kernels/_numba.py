@@ -24,9 +24,12 @@ once:
 * 512-bit vectors on AVX-512 CPUs: LLVM's tuning for them prefers 256-bit
   registers (older Xeons lowered their clock for 512-bit work), but these
   kernels are bound by their vector loops (DAC, ADC, Gaussian draws), and
-  full-width ones ran a ResNet-32 analog inference 4 % faster (the DAC 25-30 %
-  on 288- and 576-value rows) with the same bits: elementwise float and exact
-  integer operations do not depend on the vector width. Done by adding
+  full-width ones ran analog inference 1-4 % (ResNet-32) and 6.7 % (RAPA
+  ConvNet) faster, the DAC 25-30 % on 288- and 576-value rows, with the same
+  bits: elementwise float and exact integer operations do not depend on the
+  vector width. Loops over a few dozen values of run-time length gain nothing
+  or lose (they end in the scalar remainder): gather those into a scratch row
+  first (`_mvm_rows._prepare_runs`). Done by adding
   ``-prefer-256-bit`` to the CPU features numba compiles for, through
   ``NUMBA_CPU_FEATURES`` (numba re-reads its environment before every
   compilation; the worker processes inherit it), unless the user set that

@@ -90,8 +90,8 @@ Small batches run in one serial fused numba kernel (no BLAS or Python
 overhead per pass; per-vector latency). :func:`analog_mvm_runs` takes input rows
 as runs of a flat array (im2col patches of a feature map) and gathers them a
 few at a time for the DAC, so the patch matrix is never written out (ResNet-32
-and RAPA ConvNet evaluations took 0.89-0.955 and 0.87-0.88 of the time of
-gathering it first, measured interleaved in one process).
+and RAPA ConvNet evaluations took 0.90 and 0.85 of the time of gathering it
+first, one thread, 512-bit vectors, measured interleaved in one process).
 """
 
 from __future__ import annotations
