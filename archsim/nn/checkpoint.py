@@ -13,6 +13,7 @@ from archsim.errors import DataError
 from archsim.files import replace_atomically
 from archsim.nn.train import IN_SITU, TrainState
 from archsim.spec import to_plain
+from archsim.spec.run import TrainSettings
 
 VELOCITY = "velocity/"
 
@@ -42,7 +43,8 @@ def load_checkpoint(path: Path, specs) -> TrainState:
     if found != (specs.workload.name, specs.hardware.name, specs.run.seed):
         raise DataError(f"{path}: was written for workload '{found[0]}' on '{found[1]}' with seed {found[2]}; "
                         f"resume with the same ones or choose another --out")
-    before, now = meta.get("train", {}), to_plain(specs.run.train)
+    # a setting added since the checkpoint was written had its default then (the old behaviour)
+    before, now = {**to_plain(TrainSettings()), **meta.get("train", {})}, to_plain(specs.run.train)
     changed = sorted(k for k in now.keys() | before.keys() if k != "epochs" and before.get(k) != now.get(k))
     if changed:
         raise DataError(f"{path}: was trained with other run.train settings ("

@@ -140,6 +140,7 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     from types import SimpleNamespace
 
     from archsim.errors import DataError
+    from archsim.data.weights import load_weights, save_weights
     from archsim.nn.checkpoint import devices_path, load_checkpoint, save_checkpoint
     (tx, ty), (vx, vy) = bars(160, 0), bars(40, 1)
     s = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
@@ -169,6 +170,11 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     longer = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=5", "train.batch_size=32",
                              "train.lr=0.005"]).train
     assert load_checkpoint(ckpt, SimpleNamespace(**{**vars(specs), "run": SimpleNamespace(seed=0, train=longer)}))
+    # a checkpoint from before a setting existed resumes when the setting keeps its default
+    arrays, old_meta = load_weights(ckpt)
+    del old_meta["train"]["replica_gradient"]
+    save_weights(ckpt, arrays, old_meta)
+    assert load_checkpoint(ckpt, specs).epoch == 1
     devices_path(ckpt).unlink()  # the weights alone would restart the devices: refused
     with pytest.raises(DataError, match="is missing"):
         load_checkpoint(ckpt, specs)
