@@ -21,6 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: files of killed writers are not swept
+    fcntl = None
+
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -43,7 +48,7 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
 
     glibc raises its thresholds only after it has freed a large block; a worker that
     received its network from a file never did, so every layer's numpy temporaries (a few
-    MB) were mapped and page-faulted afresh: a worker evaluated ResNet-32 17 % more slowly
+    MB) were mapped and page-faulted afresh: a worker evaluated ResNet-32 21 % more slowly
     than the same code in a process that had programmed the chip itself. The price: a
     worker may hold up to `trim_threshold` of freed memory. False where there is no
     mallopt (not glibc)."""
@@ -138,7 +143,9 @@ def worker_pool(count: int) -> Iterator[Workers]:
 # for two workers, a tenth of evaluating 100 images. Written once to a file instead, which
 # every worker maps, it costs one pickling.
 _ALIGN = 64  # buffer offsets in the file: numpy arrays come back aligned for SIMD loads
-_SHARED_DIRS = ("/dev/shm", None)  # shared memory (tmpfs) first, else the temporary directory
+_SHM_DIRS = ("/dev/shm",)  # shared memory (tmpfs) first, else the temporary directory
+_SHARED_PREFIX = "archsim-shared-"
+_ORPHAN_AGE_S = 60.0  # an unlocked file at least this old has lost its writer
 
 
 @dataclass(frozen=True)
@@ -157,37 +164,44 @@ class Shared:
         return pickle.loads(view[h:h + n], buffers=[view[o:o + m] for o, m in self.buffers])
 
 
-_SHARED_PREFIX = "archsim-shared-"  # then the writer's pid
+def _shared_dirs() -> list[str]:
+    return [d for d in _SHM_DIRS if os.path.isdir(d)] + [tempfile.gettempdir()]
 
 
 def _remove_orphans(directory: str) -> None:
-    """Remove shared files whose writer is gone (killed before it could remove them):
-    in shared memory they would hold their RAM until the machine restarts."""
+    """Remove shared files whose writer was killed before it could: in shared memory they
+    would hold their RAM until the machine restarts. A writer holds a shared lock on its
+    file as long as it is in use, and the kernel drops the locks of a dead process (unlike
+    a pid, this holds across pid namespaces that share /dev/shm); a file is only judged
+    once it is old enough that its writer has surely locked it."""
+    if fcntl is None:
+        return
     for name in os.listdir(directory):
         if not name.startswith(_SHARED_PREFIX):
             continue
-        pid = name[len(_SHARED_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
             continue
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            try:
-                os.unlink(os.path.join(directory, name))
-            except OSError:
-                pass
-        except OSError:  # alive, another user's
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if time.time() - os.fstat(fd).st_mtime >= _ORPHAN_AGE_S:
+                os.unlink(path)
+        except OSError:  # locked (in use), or removed meanwhile
             pass
+        finally:
+            os.close(fd)
 
 
-def _write_shared(obj: Any, directory: str | None) -> Shared:
-    buffers: list[pickle.PickleBuffer] = []
-    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    directory = directory or tempfile.gettempdir()
+def _write_shared(head: bytes, buffers: list[pickle.PickleBuffer], directory: str) -> tuple[int, Shared]:
+    """The file's descriptor, holding a shared lock while the file is in use, and its handle."""
     _remove_orphans(directory)
-    fd, path = tempfile.mkstemp(prefix=f"{_SHARED_PREFIX}{os.getpid()}-", dir=directory)
+    fd, path = tempfile.mkstemp(prefix=_SHARED_PREFIX, dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        with os.fdopen(fd, "wb", closefd=False) as f:
             f.write(head)
             layout = []
             for buf in buffers:
@@ -198,8 +212,9 @@ def _write_shared(obj: Any, directory: str | None) -> Shared:
             f.write(b"\0")  # never an empty file (it could not be mapped)
     except BaseException:
         os.unlink(path)
+        os.close(fd)
         raise
-    return Shared(path, (0, len(head)), tuple(layout))
+    return fd, Shared(path, (0, len(head)), tuple(layout))
 
 
 @contextmanager
@@ -209,15 +224,19 @@ def shared(obj: Any) -> Iterator[Shared]:
     the temporary directory) that each task maps. The file is removed on leaving: the
     caller leaves once its tasks have loaded it (a mapping outlives the file's name), and
     cancels those not yet started when it leaves early. A file left by a killed process
-    is removed by the next call."""
-    for i, directory in enumerate(_SHARED_DIRS):
+    is removed by a later call."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    directories = _shared_dirs()
+    for i, directory in enumerate(directories):
         try:
-            handle = _write_shared(obj, directory if directory is None or os.path.isdir(directory) else None)
+            fd, handle = _write_shared(head, buffers, directory)
             break
         except OSError:
-            if i + 1 == len(_SHARED_DIRS):
+            if i + 1 == len(directories):
                 raise
     try:
         yield handle
     finally:
         os.unlink(handle.path)
+        os.close(fd)

@@ -4,6 +4,7 @@ import ctypes
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -41,27 +42,28 @@ def test_shared_round_trip_gives_private_writable_aligned_arrays():
 
 
 def test_shared_falls_back_to_the_temporary_directory(monkeypatch, tmp_path):
-    """No /dev/shm (or a full one): the file goes to the temporary directory."""
-    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path / "missing"), None))
-    monkeypatch.setattr(pool.tempfile, "tempdir", str(tmp_path))
+    """No /dev/shm, or a full one: the file goes to the temporary directory."""
+    monkeypatch.setattr(pool, "_SHM_DIRS", (str(tmp_path / "missing"),))
+    monkeypatch.setattr(pool.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     with pool.shared(_sample()) as handle:
-        assert os.path.dirname(handle.path) == str(tmp_path)
+        assert os.path.dirname(handle.path) == str(tmp_path / "tmp")
         _same(_sample(), handle.load())
 
     calls = []
     real = pool._write_shared
 
-    def full_then_ok(obj, directory):
+    def full_then_ok(head, buffers, directory):
         calls.append(directory)
         if len(calls) == 1:
             raise OSError(28, "No space left on device")
-        return real(obj, directory)
+        return real(head, buffers, directory)
 
-    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path), None))
+    monkeypatch.setattr(pool, "_SHM_DIRS", (str(tmp_path),))
     monkeypatch.setattr(pool, "_write_shared", full_then_ok)
     with pool.shared(_sample()) as handle:
         _same(_sample(), handle.load())
-    assert calls == [str(tmp_path), None]
+    assert calls == [str(tmp_path), str(tmp_path / "tmp")]
 
 
 def test_shared_removes_the_file_when_the_block_fails():
@@ -90,8 +92,8 @@ def _mapped_growth_of_a_4mb_block(keep: bool = False) -> int:
     info = ctypes.CDLL(None).mallinfo2
     info.restype = _MallocInfo
     before = info().hblkhd
-    block = np.ones(4 << 20, np.uint8)
-    return info().hblkhd - before + 0 * block.size
+    block = np.ones(4 << 20, np.uint8)  # noqa: F841 (alive while malloc is asked)
+    return info().hblkhd - before
 
 
 def test_workers_keep_freed_memory_for_their_temporaries():
@@ -112,16 +114,26 @@ def test_workers_keep_freed_memory_for_their_temporaries():
         assert workers.executor.submit(_mapped_growth_of_a_4mb_block).result() < 4 << 20
 
 
-def test_shared_removes_files_left_by_killed_processes(monkeypatch, tmp_path):
-    """A writer killed outright cannot remove its file; the next call does, and only those."""
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    orphan = tmp_path / f"archsim-shared-{dead.pid}-abc"
-    alive = tmp_path / f"archsim-shared-{os.getppid()}-def"
+def test_shared_removes_files_left_by_killed_writers(monkeypatch, tmp_path):
+    """A writer killed outright cannot remove its file; a later call does, judging by the
+    writer's lock (the kernel drops a dead process's locks): a locked file is in use, and
+    a fresh unlocked one may not be locked yet."""
+    import fcntl
+    old = time.time() - 2 * pool._ORPHAN_AGE_S
+    orphan, in_use, fresh = (tmp_path / f"archsim-shared-{n}" for n in ("orphan", "in-use", "fresh"))
     other = tmp_path / "unrelated-file"
-    for f in (orphan, alive, other):
+    for f in (orphan, in_use, fresh, other):
         f.write_bytes(b"x")
-    monkeypatch.setattr(pool, "_SHARED_DIRS", (str(tmp_path),))
-    with pool.shared(_sample()) as handle:
-        assert os.path.basename(handle.path).startswith(f"archsim-shared-{os.getpid()}-")
-    assert not orphan.exists() and alive.exists() and other.exists()
+    for f in (orphan, in_use, other):
+        os.utime(f, (old, old))
+    holder = os.open(in_use, os.O_RDONLY)  # the live writer's lock (another open file: they conflict)
+    fcntl.flock(holder, fcntl.LOCK_SH)
+    try:
+        monkeypatch.setattr(pool, "_SHM_DIRS", (str(tmp_path),))
+        with pool.shared(_sample()) as handle:
+            os.utime(handle.path, (old, old))  # old, but locked by its writer (this process):
+            pool._remove_orphans(str(tmp_path))  # a second writer's sweep spares it
+            assert os.path.exists(handle.path)
+        assert not orphan.exists() and in_use.exists() and fresh.exists() and other.exists()
+    finally:
+        os.close(holder)
