@@ -96,6 +96,6 @@ def test_help_and_version(argv):
     assert info.value.code == 0
 
 
-def test_compare_with_no_strategy_named_is_an_error(capsys):
-    assert main(["compare", "rapa_convnet_28", "--strategies", ""]) == 2   # not "all of them"
+def test_compare_with_no_strategy_named_is_an_error(capsys, tmp_path):
+    assert main(["compare", "rapa_convnet_28", "--strategies", "", "--out", str(tmp_path)]) == 2  # not "all"
     assert "--strategies" in capsys.readouterr().err

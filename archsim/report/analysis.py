@@ -128,7 +128,7 @@ def _capacity(kind: str, hardware: dict | None) -> str:
 
 
 def component(row: dict) -> str:
-    """'link(3,7)->(4,7) (interconnect link, 87 % busy)'."""
+    """'link(3,7)->(4,7) (interconnect link, 87% busy)'."""
     layer = row.get("bottleneck_layer")
     layer = f", layer {layer}" if isinstance(layer, str) and layer else ""
     return (f"{row['bottleneck']} ({KIND_NAMES.get(row['bottleneck_kind'], row['bottleneck_kind'])}{layer}, "

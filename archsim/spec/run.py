@@ -105,7 +105,6 @@ class RunSettings:
                                                  "accuracy is averaged over", ge=1)
     workers: int = spec_field(1, doc="processes for the accuracy evaluation: 1 evaluates here; N > 1 "
                                      "shares the test images out over N processes with one thread each "
-                                     "(the same numbers; starting them and loading their kernels takes "
-                                     "about a second, which two workers win back after 1,500-2,000 RAPA "
-                                     "ConvNet or 220-300 ResNet-32 image evaluations: bench_accuracy)", ge=1)
+                                     "(the same numbers; starting them takes about a second: the README "
+                                     "says after how many images two workers win it back)", ge=1)
     train: TrainSettings = spec_field(default_factory=TrainSettings, doc="training hyperparameters")

@@ -137,14 +137,15 @@ def test_rapa_16_4_1_training_acceleration_is_consistent_with_inference(workload
     assert result.interval_cycles == pytest.approx(closed["stage_cycles"], rel=0.03)
     # the latency ratio follows the closed form's critical paths (digital work and data
     # movement, the same with and without replicas, pull it below)
-    one = training_closed_form(single_replica(prog))
+    single = single_replica(prog)
+    one = training_closed_form(single)
     critical = closed["acceleration"]["critical_path"]
     assert critical == one["critical_path_cycles"] / closed["critical_path_cycles"]
     assert 0.85 * critical <= result.acceleration.sequential <= critical
     # the baseline is the same network simulated with one replica per layer, and the summary's
     # ratios are the step's latency and throughput against it; it reports the inference closed
     # form (16) beside the training one
-    base = simulate_training(single_replica(prog), settings(images=16), baseline=False)
+    base = simulate_training(single, settings(images=16), baseline=False)
     summary = result.summary()
     acc = summary["acceleration"]
     assert acc["baseline_latency_cycles"] == base.latency_cycles
