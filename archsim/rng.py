@@ -32,3 +32,19 @@ def stream_seed(seed: int, stream: Stream, *key: int) -> int:
     """A 63-bit integer seed for kernels that take (seed, counter) rather than a Generator."""
     state = np.random.SeedSequence([int(seed), int(stream), *map(int, key)]).generate_state(2, np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+# SplitMix64 (Steele, Lea & Flood 2014): the counter-based hash behind the seeded draws that
+# are not numpy Generators (the MVM noise of kernels.gaussian, random tiling's permutations
+# in compiler.assignment). Word i of a stream with key k is splitmix64(k + (i + 1) * GAMMA).
+SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+SPLITMIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
+SPLITMIX_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function (a bijection of uint64), elementwise with wrapping
+    arithmetic. The numba kernels use a jitted copy (kernels.gaussian._mix), tested equal."""
+    z = (z ^ (z >> np.uint64(30))) * SPLITMIX_M1
+    z = (z ^ (z >> np.uint64(27))) * SPLITMIX_M2
+    return z ^ (z >> np.uint64(31))

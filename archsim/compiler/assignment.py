@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from archsim.rng import Stream, stream_seed
+from archsim.rng import SPLITMIX_GAMMA, Stream, splitmix64, stream_seed
 from archsim.spec.workload import Strategy
 
 
@@ -97,21 +97,13 @@ def group_by_replica(owner: np.ndarray, replicas: int) -> tuple[np.ndarray, np.n
     return order[len(owner) - int(counts.sum()):], np.cumsum(counts)
 
 
-# Random tiling draws each image's permutation from a counter-based hash (SplitMix64, as
-# the MVM noise does): the words of image i are mix(k_i + (patch + 1) * GAMMA) with
+# Random tiling draws each image's permutation from a counter-based hash (rng.splitmix64,
+# as the MVM noise does): the words of image i are mix(k_i + (patch + 1) * GAMMA) with
 # k_i = mix(key ^ mix(i ^ K_IMAGE)), distinct within an image (mix is a bijection), and the
 # patches sorted by their words are a uniform random permutation. Vectorised over a whole
 # batch of images: a stream per image from numpy's SeedSequence cost ~45 us an image and
 # layer, 4 % of a ResNet-32 analog inference.
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_GAMMA, _K_IMAGE = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xA4093822299F31D0)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function, elementwise on a uint64 array (wrapping arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+_K_IMAGE = np.uint64(0xA4093822299F31D0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,8 +134,8 @@ class Assignment:
         if self.fixed is not None:
             return np.broadcast_to(self.fixed, (len(images), self.patches))
         p = self.patches
-        image_keys = _mix(np.uint64(self._key) ^ _mix(images.astype(np.uint64) ^ _K_IMAGE))
-        words = _mix(image_keys[:, None] + np.arange(1, p + 1, dtype=np.uint64) * _GAMMA)
+        image_keys = splitmix64(np.uint64(self._key) ^ splitmix64(images.astype(np.uint64) ^ _K_IMAGE))
+        words = splitmix64(image_keys[:, None] + np.arange(1, p + 1, dtype=np.uint64) * SPLITMIX_GAMMA)
         out = np.empty(words.shape, dtype=np.int32)  # the k-th patch by word goes to replica k * n // P
         np.put_along_axis(out, np.argsort(words, axis=1),
                           ((np.arange(p) * self.replicas) // p).astype(np.int32)[None, :], axis=1)

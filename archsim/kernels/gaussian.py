@@ -45,18 +45,20 @@ import operator
 
 import numpy as np
 
+from archsim.rng import SPLITMIX_GAMMA, SPLITMIX_M1, SPLITMIX_M2
+
 from ._numba import jit, pjit, prange
 
 __all__ = ["standard_normal", "stream_key", "fill_normals", "fill_normals_range", "normal_at"]
 
 # --------------------------------------------------------------------------
-# SplitMix64 constants (uint64 so that numba never mixes signedness, which
-# would silently promote to float64).
+# SplitMix64 constants, shared with archsim.rng (uint64 so that numba never mixes
+# signedness, which would silently promote to float64).
 _U = np.uint64
-_GAMMA = _U(0x9E3779B97F4A7C15)
+_GAMMA = SPLITMIX_GAMMA  # (module globals: numba freezes them into the code)
 _GAMMA_SLOW = _U(0xD1B54A32D192ED03)
-_M1 = _U(0xBF58476D1CE4E5B9)
-_M2 = _U(0x94D049BB133111EB)
+_M1 = SPLITMIX_M1
+_M2 = SPLITMIX_M2
 _K_SEED = _U(0x6A09E667F3BCC909)
 _K_COUNTER = _U(0xBB67AE8584CAA73B)
 _K_SLOW = _U(0x3C6EF372FE94F82B)

@@ -169,3 +169,12 @@ def test_ziggurat_constant_closes_the_layers():
     assert np.all(np.diff(xs) < 0) and xs[-1] == 0.0
     assert abs(closure(g._ZIG_R)) < 1e-10 * v  # float64 round-off level
     assert np.all(g._ZIG_K >= 0)
+
+
+def test_jitted_mix_is_the_numpy_splitmix64():
+    """The kernels' SplitMix64 and archsim.rng's (which random tiling uses) are one function."""
+    from archsim.kernels import gaussian as g
+    from archsim.rng import splitmix64
+    words = np.random.default_rng(4).integers(0, 2**63, 1000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    assert np.array_equal(splitmix64(words), np.array([g._mix(w) for w in words], dtype=np.uint64))
+    assert splitmix64(np.uint64(0)) == 0 and splitmix64(np.array([1], np.uint64))[0] == 0x5692161D100B05E5
