@@ -32,8 +32,8 @@ class IdealModel:
         """Ideal devices are programmed exactly."""
         return np.zeros(np.shape(g_target))
 
-    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Exactly the target (z unused)."""
+    def programmed(self, g_target: np.ndarray, z: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
+        """Exactly the target (z and sigma unused)."""
         return np.asarray(g_target, dtype=np.float64).copy()
 
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:

@@ -101,10 +101,11 @@ class PCMModel:
         x = np.clip(np.asarray(g_target, dtype=np.float64), 0.0, s.g_max) / s.g_max
         return s.prog_noise_scale * prog_sigma(x, s.g_max)
 
-    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def programmed(self, g_target: np.ndarray, z: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
         """The conductance reached at g_target with standard-normal draws z: programming
-        noise, and no conductance below 0."""
-        return np.maximum(g_target + self.prog_sigma(g_target) * z, 0.0)
+        noise (`sigma`: prog_sigma(g_target), when the caller has it), no conductance below 0."""
+        sigma = self.prog_sigma(g_target) if sigma is None else sigma
+        return np.maximum(g_target + sigma * z, 0.0)
 
     def drift_exponents(self, g_target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One drift exponent per device, drawn from its target state (models.md section 4)."""

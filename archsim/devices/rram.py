@@ -58,10 +58,12 @@ class RRAMModel:
             return s.prog_noise * np.abs(g_target)
         return np.full(np.shape(g_target), s.prog_noise * s.g_max)
 
-    def programmed(self, g_target: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def programmed(self, g_target: np.ndarray, z: np.ndarray, sigma: np.ndarray | None = None) -> np.ndarray:
         """The conductance reached at g_target with standard-normal draws z: programming
-        noise, within the device's window (programming cannot leave it)."""
-        return np.clip(g_target + self.prog_sigma(g_target) * z, self.spec.g_min, self.spec.g_max)
+        noise (`sigma`: prog_sigma(g_target), when the caller has it), within the device's
+        window (programming cannot leave it)."""
+        sigma = self.prog_sigma(g_target) if sigma is None else sigma
+        return np.clip(g_target + sigma * z, self.spec.g_min, self.spec.g_max)
 
     def program(self, g_target: np.ndarray, rng: np.random.Generator) -> DeviceState:
         """Snap to the levels, add programming noise (draw order: noise, faults)."""

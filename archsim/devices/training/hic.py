@@ -85,7 +85,7 @@ class HybridPCM:
         W rounded to lsb and split as the inference encoding does (B = sign(Q) min(|Q|
         // M1, 2**n - 1)), every device programmed once. Defaults: ``HIC()`` and
         ``PCMDevice()``. Draw order: programming noise of all (2, n+1, R, C) devices
-        (PCM only), then the update seed."""
+        (devices with programming noise only), then the update seed."""
         hic = HIC() if hic is None else hic
         device = PCMDevice() if device is None else device
         w = as_matrix(weights)
@@ -231,4 +231,5 @@ def _program(u: np.ndarray, device: Device, rng: np.random.Generator) -> np.ndar
     no draw where the device is noise-free."""
     model = device_model(device)
     g = model.g_min + u * (model.g_max - model.g_min)
-    return model.programmed(g, rng.standard_normal(u.shape)) if model.prog_sigma(g).any() else g
+    sigma = model.prog_sigma(g)
+    return model.programmed(g, rng.standard_normal(u.shape), sigma) if sigma.any() else g
