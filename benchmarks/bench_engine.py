@@ -20,8 +20,8 @@ less from other jobs. For reference it also times ResNet-32 with the baseline ru
 The last line is machine-readable:
     engine_over_simpy=<median over repetitions of min(resnet32, rapa1024) engine events/s
     over bare simpy events/s> resnet32_s=<median wall s> rapa1024_s=<median wall s>
-    event_handoff_over_simpy=<median of the plain-event handoff's events/s over the stepped
-    bare loop's> store_handoff_over_simpy=<the same for the Store handoff>
+    event_handoff_over_stepped=<median of the plain-event handoff's events/s over the stepped
+    bare loop's> store_handoff_over_stepped=<the same for the Store handoff>
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def main() -> int:
     print(f"engine/simpy per repetition: {' '.join(f'{r:.3f}' for r in ratios)}; {load()}")
     ratio = statistics.median(ratios)
     print(f"engine_over_simpy={ratio:.3f} resnet32_s={wall['resnet32']:.3f} rapa1024_s={wall['rapa1024']:.3f} "
-          f"event_handoff_over_simpy={statistics.median(handoff):.3f} "
-          f"store_handoff_over_simpy={statistics.median(store):.3f}")
+          f"event_handoff_over_stepped={statistics.median(handoff):.3f} "
+          f"store_handoff_over_stepped={statistics.median(store):.3f}")
     return 0
 
 
