@@ -56,11 +56,11 @@ class InSituChip:
 
     @classmethod
     def program_all(cls, program: Program, params: Params, algorithm: str, seed: int, *,
-                    backend: str = "numba") -> "InSituChip":
+                    backend: str = "numba", scale_replicas: bool = True) -> "InSituChip":
         tiles = program.hardware.tiles
         states = {key: program_state(algorithm, weights, tiles, generator(seed, Stream.PROGRAMMING, tile, 1))
                   for key, tile, weights in tile_weights(program, params)}
-        return cls(program=program, states=states, seed=seed, backend=backend)
+        return cls(program=program, states=states, seed=seed, backend=backend, scale_replicas=scale_replicas)
 
     @property
     def mvm_seed(self) -> int:
@@ -72,9 +72,10 @@ class InSituChip:
         return {"states": self.states, "calls": self.calls, "updates": self.updates}
 
     @classmethod
-    def resume(cls, program: Program, seed: int, devices: dict, *, backend: str = "numba") -> "InSituChip":
+    def resume(cls, program: Program, seed: int, devices: dict, *, backend: str = "numba",
+               scale_replicas: bool = True) -> "InSituChip":
         """The chip `devices()` describes, continuing where it stopped."""
-        return cls(program=program, seed=seed, backend=backend, **devices)
+        return cls(program=program, seed=seed, backend=backend, scale_replicas=scale_replicas, **devices)
 
     # -- reading the devices -------------------------------------------------------------------
     def _slices(self, key: Key) -> AnalogSlices:

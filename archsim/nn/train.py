@@ -167,18 +167,17 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
         from archsim.errors import SpecError
         raise SpecError([f"run.train.replicated must be true for run.train.algorithm "
                          f"{settings.algorithm.value}: every replica's array has its own devices"])
+    scaled = settings.replica_gradient is ReplicaGradient.SCALED  # else each replica its own patches' sum
     if settings.algorithm in IN_SITU:  # a resumed run continues on the devices it left
         from archsim.nn.analog_train import InSituChip
-        chip = (InSituChip.resume(program, seed, state.devices) if state.devices is not None
-                else InSituChip.program_all(program, state.params, settings.algorithm.value, seed))
+        chip = (InSituChip.resume(program, seed, state.devices, scale_replicas=scaled) if state.devices is not None
+                else InSituChip.program_all(program, state.params, settings.algorithm.value, seed,
+                                            scale_replicas=scaled))
     net = Network(program, chip, transposed=chip.transposed) if chip else Network(program)
     total_steps = steps_per_epoch * settings.epochs
     augment = uses_augmentation(settings, train_x.shape[1:])
     chunk = images_per_chunk(program)
     shared, per_replica = param_shapes(program), param_shapes(program, replicated=True)
-    scaled = settings.replica_gradient is ReplicaGradient.SCALED  # else each replica its own patches' sum
-    if chip:
-        chip.scale_replicas = scaled
     replica_scale = {k: float(per_replica[k][0]) for k, v in state.params.items()  # weights with a replica axis
                      if scaled and k in shared and per_replica[k] != shared[k] and v.shape == per_replica[k]}
     for epoch in range(state.epoch, settings.epochs):
