@@ -134,12 +134,31 @@ class Assignment:
         if self.fixed is not None:
             return np.broadcast_to(self.fixed, (len(images), self.patches))
         p = self.patches
-        image_keys = splitmix64(np.uint64(self._key) ^ splitmix64(images.astype(np.uint64) ^ _K_IMAGE))
-        words = splitmix64(image_keys[:, None] + np.arange(1, p + 1, dtype=np.uint64) * SPLITMIX_GAMMA)
-        out = np.empty(words.shape, dtype=np.int32)  # the k-th patch by word goes to replica k * n // P
-        np.put_along_axis(out, np.argsort(words, axis=1),
-                          ((np.arange(p) * self.replicas) // p).astype(np.int32)[None, :], axis=1)
+        out = np.empty((len(images), p), dtype=np.int32)  # the k-th patch by word goes to replica k * n // P
+        np.put_along_axis(out, self._by_word(images), ((np.arange(p) * self.replicas) // p).astype(np.int32)[None, :],
+                          axis=1)
         return out
+
+    def grouped(self, images) -> tuple[np.ndarray, np.ndarray]:
+        """`group_by_replica` of the flattened `owners(images)` (flat index image * P +
+        patch): random tiling's straight from the draw, whose replicas are contiguous runs
+        of ranks, each sorted back into raster order (not a second sort of all the owners)."""
+        images = np.asarray(images)
+        if self.fixed is not None:
+            return group_by_replica(self.owners(images).reshape(-1), self.replicas)
+        p, n, b = self.patches, self.replicas, len(images)
+        first = -(-np.arange(n + 1) * p // n)  # replica r holds ranks k with k * n // P == r
+        by_word = self._by_word(images)
+        base = (np.arange(b, dtype=np.int64) * p)[:, None]
+        order = np.concatenate([(np.sort(by_word[:, lo:hi], axis=1) + base).reshape(-1)
+                                for lo, hi in zip(first[:-1], first[1:])])
+        return order, np.cumsum(b * np.diff(first))
+
+    def _by_word(self, images: np.ndarray) -> np.ndarray:
+        """(B, P) each image's patches sorted by their hash words: a uniform random permutation."""
+        image_keys = splitmix64(np.uint64(self._key) ^ splitmix64(images.astype(np.uint64) ^ _K_IMAGE))
+        words = splitmix64(image_keys[:, None] + np.arange(1, self.patches + 1, dtype=np.uint64) * SPLITMIX_GAMMA)
+        return np.argsort(words, axis=1)
 
     @cached_property
     def _key(self) -> int:
@@ -153,7 +172,7 @@ class Assignment:
 
     def patches_of(self, image: int) -> list[np.ndarray]:
         """Each replica's patches in processing (raster) order."""
-        order, ends = group_by_replica(self.replica_of(image), self.replicas)
+        order, ends = self.grouped([image])
         return np.split(order, ends[:-1])
 
     def loads(self, image: int = 0) -> np.ndarray:

@@ -15,7 +15,6 @@ from typing import Protocol
 
 import numpy as np
 
-from archsim.compiler.assignment import group_by_replica
 from archsim.compiler.program import LayerPlan, Program
 from archsim.nn import functional as F
 
@@ -295,8 +294,7 @@ class Network:
             flat = take(None)
             groups, out = None, digital_product(plan, 0, flat, kernels[0])  # one GEMM, no grouping
         else:
-            order, ends = group_by_replica(plan.analog.assignment.owners(image_ids).reshape(-1),
-                                           plan.analog.replicas)
+            order, ends = plan.analog.assignment.grouped(image_ids)
             bounds = [(int(lo), int(hi)) for lo, hi in zip([0, *ends[:-1]], ends)]  # each replica's rows
             lazy = runs is not None and not backward and getattr(self.product, "takes_patch_rows", False)
             pending = runs(order) if lazy else None  # every replica's rows, not gathered

@@ -3,7 +3,7 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from archsim.compiler.assignment import make_assignment, near_square_factors
+from archsim.compiler.assignment import group_by_replica, make_assignment, near_square_factors
 from archsim.spec.workload import Strategy
 
 sizes = st.tuples(st.integers(1, 24), st.integers(1, 24))
@@ -132,3 +132,15 @@ def test_random_tiling_stream_is_pinned():
     a = make_assignment(Strategy.RANDOM, 4, (3, 5), seed=11, layer_index=3)
     assert a.replica_of(0).tolist() == [1, 0, 3, 1, 2, 1, 2, 3, 2, 3, 2, 1, 0, 0, 0]
     assert a.replica_of(123456789).tolist() == [0, 1, 0, 3, 0, 0, 2, 1, 1, 2, 2, 1, 3, 2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(layer(strategies=(Strategy.RANDOM, Strategy.IMAGE, Strategy.PERFORATED)),
+       st.lists(st.integers(0, 10**6), min_size=1, max_size=5))
+def test_grouped_is_group_by_replica_of_the_owners(args, images):
+    """Random tiling groups straight from its draw: the same order and ends as sorting the owners."""
+    strategy, n, hw, seed, index = args
+    a = make_assignment(strategy, n, hw, seed, index)
+    order, ends = a.grouped(images)
+    want_order, want_ends = group_by_replica(a.owners(images).reshape(-1), n)
+    assert np.array_equal(order, want_order) and np.array_equal(ends, want_ends)
