@@ -410,11 +410,11 @@ def compare(workload, hardware: Iterable[str] | None = None, settings=None, sets
     """`archsim compare`: the workload under each patch-assignment strategy on each chip (`none`
     means no replication: one replica per layer). Same outputs as `sweep`."""
     from archsim.sweep import Axis, expand, set_axes, split_values
-    names = [s for s in (split_values(strategies) if isinstance(strategies, str) else strategies) if s]
-    bad = [s for s in names if s not in STRATEGIES]
+    names = split_values(strategies) if isinstance(strategies, str) else list(strategies)
+    bad = [s for s in names if s not in STRATEGIES]  # an empty name too ("none,,image")
     if bad or not names or len(set(names)) != len(names):
-        raise SpecError([f"--strategies {','.join(names)}: each must be one of {', '.join(STRATEGIES)}, "
-                         f"given once" + (f" (not {', '.join(bad)})" if bad else "")])
+        raise SpecError([f"--strategies {','.join(names)!r}: each must be one of {', '.join(STRATEGIES)}, "
+                         f"given once" + (f" (not {', '.join(map(repr, bad))})" if bad else "")])
     chips = [hardware] if isinstance(hardware, (str, Path)) else list(hardware or [DEFAULT_HARDWARE])
     swept, constants = set_axes(list(sets))
     loaded = [load_specs(workload, chip, settings, constants) for chip in chips]  # every chip checked up front

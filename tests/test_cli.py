@@ -99,3 +99,5 @@ def test_help_and_version(argv):
 def test_compare_with_no_strategy_named_is_an_error(capsys, tmp_path):
     assert main(["compare", "rapa_convnet_28", "--strategies", "", "--out", str(tmp_path)]) == 2  # not "all"
     assert "--strategies" in capsys.readouterr().err
+    assert main(["compare", "rapa_convnet_28", "--strategies", "none,,image", "--out", str(tmp_path)]) == 2
+    assert "(not '')" in capsys.readouterr().err
