@@ -16,7 +16,9 @@ from archsim.compiler import Program, compile_program
 from archsim.errors import SpecError
 from archsim.files import replace_atomically
 from archsim.spec import (DEFAULT_HARDWARE, DEFAULT_WORKLOAD, HardwareSpec, RunSettings, Workload,
-                          load_hardware, load_run, load_workload, split_overrides, to_plain)
+                          load_hardware, load_run, load_workload, resolve, split_overrides, to_plain)
+from archsim.spec.devices import Representation
+from archsim.spec.run import Algorithm
 from archsim.spec.workload import Strategy
 
 
@@ -42,9 +44,22 @@ def load_specs(workload: str | Path | None = None, hardware: str | Path | None =
             loaded[kind] = loader(source, overrides[kind])
         except SpecError as exc:  # collect every document's problems before raising
             errors.extend(exc.problems)
+    if not errors:
+        errors = list(_cross_problems(loaded["hardware"], loaded["run"], hardware or DEFAULT_HARDWARE))
     if errors:
         raise SpecError(errors)
     return Specs(loaded["workload"], loaded["hardware"], loaded["run"])
+
+
+def _cross_problems(hardware: HardwareSpec, run: RunSettings, source):
+    """Problems only the two documents together show: in-situ hic training programs its
+    multi-level digits on the chip's devices, whatever the inference representation."""
+    if run.train.algorithm is Algorithm.HIC:
+        tiles = hardware.tiles
+        for path, message in tiles.mapping.level_problems(getattr(tiles.device, "levels", 0), hic_used=True):
+            if path[0] == "hic" and tiles.mapping.representation is not Representation.HIC:  # else reported
+                yield (f"{resolve(source, 'hardware')}: hardware.tiles.mapping.{'.'.join(path)} {message} "
+                       f"(run.train.algorithm is hic)")
 
 
 def compile_specs(specs: Specs) -> Program:

@@ -137,15 +137,17 @@ def encode(weights: np.ndarray, mapping: WeightMapping, *, levels: int = 0) -> E
         raise ValueError("weights must be finite (found NaN or infinity)")
     if levels == 1 or levels < 0:
         raise ValueError(f"device levels must be 0 (continuous) or at least 2, not {levels}")
+    for path, message in mapping.level_problems(levels):
+        raise ValueError(f"{'.'.join(path)} {message}")
     w_scale = _scale(w, mapping.scale)
     v = np.clip(w / w_scale, -1.0, 1.0)
     rep = mapping.representation
     if rep is Representation.DIFFERENTIAL:
         u, index, coeff, bound = _differential(v, levels)
     elif rep is Representation.BIT_SLICED:
-        u, index, coeff, bound = _bit_sliced(v, mapping.bit_slicing.slices, mapping.bit_slicing.base, levels)
+        u, index, coeff, bound = _bit_sliced(v, mapping.bit_slicing.slices, mapping.bit_slicing.base)
     elif rep is Representation.HIC:
-        u, index, coeff, bound = _hic(v, mapping.hic.binary_devices, mapping.hic.ml_levels, levels)
+        u, index, coeff, bound = _hic(v, mapping.hic.binary_devices, mapping.hic.ml_levels)
     elif rep is Representation.BI_SCALE:
         b = mapping.bi_scale
         u, index, coeff, bound = _bi_scale(v, b.scales, b.ratio, b.group_size, levels)
@@ -162,11 +164,8 @@ def _differential(v, levels):
             np.ones(1), np.asarray(bound))
 
 
-def _bit_sliced(v, slices, base, levels):
-    digits_max = math.ceil(base) - 1
-    if levels >= 2 and (levels - 1) % digits_max:
-        raise ValueError(f"bit_sliced with base {base:g} needs digits 0..{digits_max} on every device: "
-                         f"device levels - 1 must be a multiple of {digits_max}, not {levels - 1}")
+def _bit_sliced(v, slices, base):
+    digits_max = math.ceil(base) - 1  # on a device with levels, a grid step (encode checks)
     weights = base ** np.arange(slices - 1, -1, -1, dtype=np.float64)  # base**(S-1-k)
     q_max = digits_max * weights.sum()
     if q_max > 2.0 ** 52:
@@ -196,10 +195,7 @@ def hic_coefficients(n: int) -> np.ndarray:
     return np.array([2.0 ** -(k + 1) for k in range(n)] + [2.0 ** -n])
 
 
-def _hic(v, n, ml_levels, levels):
-    if levels >= 2 and (levels - 1) % (ml_levels - 1):
-        raise ValueError(f"hic with {ml_levels}-level multi-level devices needs device levels - 1 to be a "
-                         f"multiple of {ml_levels - 1}, not {levels - 1}")
+def _hic(v, n, ml_levels):
     m1 = ml_levels - 1
     q = np.rint(np.abs(v) * (2 ** n) * m1).astype(np.int64)
     b = np.minimum(q // m1, 2 ** n - 1)

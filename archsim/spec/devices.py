@@ -8,6 +8,7 @@ only say which model and with which constants. Defaults cite their sources
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -201,6 +202,26 @@ class WeightMapping:
     bit_slicing: BitSlicing = spec_field(default_factory=BitSlicing, doc="used when representation is bit_sliced")
     hic: HIC = spec_field(default_factory=HIC, doc="used when representation is hic")
     bi_scale: BiScale = spec_field(default_factory=BiScale, doc="used when representation is bi_scale")
+
+    def level_problems(self, levels: int, hic_used: bool = False):
+        """(relative path, message) for each digit this mapping would put between the levels
+        of a device with `levels` levels (0: continuous, any digit fits). hic's multi-level
+        digit m / (ml_levels - 1) is checked when the representation is hic or `hic_used`
+        (in-situ hic training programs the same devices)."""
+        if levels < 2:
+            return
+        if self.representation is Representation.BIT_SLICED:
+            digits = math.ceil(self.bit_slicing.base) - 1  # each slice holds a digit 0..base-1
+            if (levels - 1) % digits:
+                yield (("bit_slicing", "base"), f"needs digits 0..{digits} on devices with {levels} levels: "
+                       f"levels - 1 = {levels - 1} must be a multiple of {digits}")
+        if self.representation is Representation.HIC or hic_used:
+            steps = self.hic.ml_levels - 1
+            if (levels - 1) % steps:
+                fits = [d + 1 for d in range(1, levels) if (levels - 1) % d == 0]
+                yield (("hic", "ml_levels"), f"must put every multi-level digit on one of the device's "
+                       f"{levels} levels: ml_levels - 1 must divide levels - 1 = {levels - 1} (allowed "
+                       f"ml_levels: {', '.join(map(str, fits))}), not {self.hic.ml_levels}")
 
     def cells_per_weight(self) -> int:
         """Array columns one weight occupies: a unit cell is one differential device pair,

@@ -85,6 +85,10 @@ class Tiles:
                                       doc="device update model for in-situ training (rpu, mixed-precision, hic)")
     noise: TileNoise = spec_field(default_factory=TileNoise, doc="periphery noise and management")
 
+    def check(self):
+        for path, message in self.mapping.level_problems(getattr(self.device, "levels", 0)):
+            yield ("mapping", *path), message
+
 
 class DigitalOp(str, enum.Enum):
     ACCUMULATE = "accumulate"  # partial sums of row blocks

@@ -340,3 +340,17 @@ def test_hic_programming_keeps_each_device_model_in_its_window():
     assert np.any((g > 10e-6) & (g < 100e-6))  # and others into the window: programmed with noise
     pcm = _program(u, PCMDevice(), np.random.default_rng(0))
     assert pcm.min() == 0.0 and pcm.max() > PCMDevice().g_max
+
+
+def test_hic_refuses_multi_level_digits_between_device_levels():
+    """On a device with L levels every digit m / (ml_levels - 1) must be a level; where it fits,
+    every programmed target is one (noise off)."""
+    from archsim.spec.devices import RRAMDevice
+    w = np.random.default_rng(0).standard_normal((6, 5))
+    with pytest.raises(ValueError, match=r"ml_levels - 1 must divide levels - 1 = 9"):
+        HybridPCM.program(w, UpdateDevice(), np.random.default_rng(0), hic=HIC(ml_levels=16),
+                          device=RRAMDevice(levels=10, prog_noise=0.0))
+    rram = RRAMDevice(levels=10, prog_noise=0.0, g_min=10e-6, g_max=100e-6)
+    state = HybridPCM.program(w, UpdateDevice(), np.random.default_rng(0), hic=HIC(ml_levels=4), device=rram)
+    steps = (state.g - rram.g_min) / ((rram.g_max - rram.g_min) / 9)
+    np.testing.assert_allclose(steps, np.rint(steps), atol=1e-9)

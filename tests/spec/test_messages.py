@@ -175,3 +175,30 @@ def test_every_shipped_spec_is_valid():
             found, spec = load_file(path)
             assert found == kind and spec.name == name
             assert not kind == "hardware" or spec.source.strip()
+
+
+def test_digits_between_device_levels_are_refused_with_the_values_that_fit():
+    """hic's multi-level digit and a bit slice's digit must each land on a device level."""
+    rram = ["tiles.device.kind=rram", "tiles.device.levels=10"]
+    assert problems(load_hardware, "rpu", rram + ["tiles.mapping.representation=hic"]) == [
+        f"{presets('hardware')['rpu']}:20: hardware.tiles.mapping.hic.ml_levels must put every multi-level "
+        "digit on one of the device's 10 levels: ml_levels - 1 must divide levels - 1 = 9 (allowed ml_levels: "
+        "2, 4, 10), not 16"]
+    assert problems(load_hardware, "rpu", rram + ["tiles.mapping.representation=bit_sliced",
+                                                  "tiles.mapping.bit_slicing.base=5"]) == [
+        f"{presets('hardware')['rpu']} (--set): hardware.tiles.mapping.bit_slicing.base needs digits 0..4 on "
+        "devices with 10 levels: levels - 1 = 9 must be a multiple of 4"]
+    fits = rram + ["tiles.mapping.representation=hic", "tiles.mapping.hic.ml_levels=4"]
+    assert load_hardware("rpu", fits).tiles.mapping.hic.ml_levels == 4
+    assert load_hardware("rpu", rram).tiles.device.levels == 10  # hic unused: its default does not matter
+
+
+def test_hic_training_checks_its_digits_against_the_devices():
+    """In-situ hic training programs hic's digits whatever the inference representation."""
+    from archsim.api import load_specs
+    sets = ["hardware.tiles.device.kind=rram", "hardware.tiles.device.levels=10"]
+    load_specs("rapa_convnet_28", "rpu", sets=sets)  # inference on differential pairs: fine
+    msgs = problems(load_specs, "rapa_convnet_28", "rpu", sets=sets + ["run.train.algorithm=hic"])
+    assert msgs == [f"{presets('hardware')['rpu']}: hardware.tiles.mapping.hic.ml_levels must put every "
+                    "multi-level digit on one of the device's 10 levels: ml_levels - 1 must divide levels - 1 "
+                    "= 9 (allowed ml_levels: 2, 4, 10), not 16 (run.train.algorithm is hic)"]
