@@ -107,7 +107,7 @@ def test_rram_with_levels_and_no_noise_reconstructs_within_the_step():
 def test_incompatible_levels_are_refused():
     with pytest.raises(ValueError, match="multiple of 3"):
         encode(np.eye(3), WeightMapping(representation=Representation.BIT_SLICED), levels=8)
-    with pytest.raises(ValueError, match="multiple of 15"):
+    with pytest.raises(ValueError, match=r"ml_levels - 1 must divide levels - 1 = 7 \(allowed ml_levels: 2, 8\)"):
         encode(np.eye(3), WeightMapping(representation=Representation.HIC), levels=8)
     with pytest.raises(ValueError, match="finite"):
         encode(np.array([[np.nan]]), WeightMapping())
