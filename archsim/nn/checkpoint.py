@@ -1,7 +1,13 @@
 """Training checkpoints: parameters, momentum buffers, epoch and history in one weights file;
 for in-situ algorithms also the chip's device states (every device's value, accumulators and
 write counts, and the noise counters), pickled beside it, so a resumed run continues on the
-same devices exactly as an uninterrupted one."""
+same devices exactly as an uninterrupted one.
+
+The weights file commits a checkpoint: the device states of epoch e go first to their own
+file (``checkpoint.devices-e<e>.pkl``), then the weights, whose metadata names that file,
+and only then is the previous epoch's device file removed. A crash anywhere leaves a
+weights file and the device file it names, so a resume continues from the last whole epoch.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +24,28 @@ from archsim.spec.run import TrainSettings
 VELOCITY = "velocity/"
 
 
-def devices_path(path: Path) -> Path:
-    """Where the device states of the checkpoint `path` are kept."""
+def devices_path(path: Path, epoch: int | None = None) -> Path:
+    """Where the device states of the checkpoint `path` after `epoch` are kept (None: the one
+    file of checkpoints written before device files were named by epoch)."""
     path = Path(path)
-    return path.with_name(path.stem + ".devices.pkl")
+    return path.with_name(path.stem + (".devices.pkl" if epoch is None else f".devices-e{epoch}.pkl"))
 
 
 def save_checkpoint(path: Path, state: TrainState, meta: dict) -> None:
-    """Written atomically (save_weights), so an interrupted run never leaves a broken checkpoint;
-    the device states first, tagged with their epoch: a crash between the two writes leaves them
-    one epoch ahead of the weights, which `load_checkpoint` refuses rather than mix the two."""
+    """Written atomically (save_weights) and committed by the weights file, so an interrupted
+    run never leaves a broken checkpoint (see the module docstring)."""
+    path = Path(path)
+    devices = None
     if state.devices is not None:
+        devices = devices_path(path, state.epoch)
         saved = {"epoch": state.epoch, "devices": state.devices}
-        replace_atomically(devices_path(path), lambda tmp: tmp.write_bytes(pickle.dumps(saved, pickle.HIGHEST_PROTOCOL)))
+        replace_atomically(devices, lambda tmp: tmp.write_bytes(pickle.dumps(saved, pickle.HIGHEST_PROTOCOL)))
     save_weights(path, {**state.params, **{VELOCITY + k: v for k, v in state.velocity.items()}},
-                 {**meta, "epoch": state.epoch, "history": state.history})
+                 {**meta, "epoch": state.epoch, "history": state.history,
+                  **({"devices": devices.name} if devices else {})})
+    for stale in path.parent.glob(path.stem + ".devices*.pkl"):  # older epochs, or a crash's leftovers
+        if stale != devices:
+            stale.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, specs) -> TrainState:
@@ -54,16 +67,18 @@ def load_checkpoint(path: Path, specs) -> TrainState:
     velocity = {k[len(VELOCITY):]: v for k, v in arrays.items() if k.startswith(VELOCITY)}
     epoch = int(meta["epoch"])
     devices = None
-    if devices_path(path).exists():
-        with open(devices_path(path), "rb") as f:
+    # the file the weights name; older checkpoints kept one unnamed file beside them
+    where = Path(path).with_name(meta["devices"]) if "devices" in meta else devices_path(path)
+    if where.exists():
+        with open(where, "rb") as f:
             saved = pickle.load(f)  # our own file, written by save_checkpoint
-        if saved["epoch"] != epoch:
-            raise DataError(f"{devices_path(path)}: holds the devices after epoch {saved['epoch']}, but {path} "
+        if saved["epoch"] != epoch:  # only an old-style checkpoint interrupted between its two writes
+            raise DataError(f"{where}: holds the devices after epoch {saved['epoch']}, but {path} "
                             f"the weights after epoch {epoch}; delete both to start again")
         devices = saved["devices"]
-    elif epoch > 0 and specs.run.train.algorithm in IN_SITU:
+    elif "devices" in meta or (epoch > 0 and specs.run.train.algorithm in IN_SITU):
         raise DataError(f"{path}: in-situ training ({specs.run.train.algorithm.value}) resumes on the devices it "
-                        f"left, but {devices_path(path)} is missing; without it the devices, their write counts "
+                        f"left, but {where} is missing; without it the devices, their write counts "
                         f"and noise would start again. Restore it, or choose another --out to start again")
     return TrainState(params=params, velocity=velocity, epoch=epoch, history=list(meta["history"]),
                       devices=devices)

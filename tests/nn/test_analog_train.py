@@ -134,9 +134,9 @@ def test_divergence_is_a_clear_error():
 
 
 @pytest.mark.parametrize("algorithm", ["rpu", "hic"])
-def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
-    """A run stopped after epoch 1 and resumed from its checkpoint files ends exactly where
-    the uninterrupted run did: weights, history, and every device's write count."""
+def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path, monkeypatch):
+    """A run killed while writing its epoch-2 checkpoint resumes from epoch 1 and ends exactly
+    where the uninterrupted run did: weights, history, and every device's write count."""
     from types import SimpleNamespace
 
     from archsim.errors import DataError
@@ -152,15 +152,28 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     def checkpoint(state):
         if state.epoch == 1:
             save_checkpoint(ckpt, state, meta)
+        else:  # killed between the device file and the weights that commit it
+            with monkeypatch.context() as m:
+                m.setattr("archsim.nn.checkpoint.save_weights", crash)
+                with pytest.raises(KeyboardInterrupt):
+                    save_checkpoint(ckpt, state, meta)
+
+    def crash(*args):
+        raise KeyboardInterrupt
 
     full = train(compiled(), tx, ty, vx, vy, s, seed=0, checkpoint=checkpoint)
+    assert devices_path(ckpt, 2).exists()  # written, but not committed
     specs = SimpleNamespace(workload=SimpleNamespace(name="bars"), hardware=SimpleNamespace(name="tiny"),
                             run=SimpleNamespace(seed=0, train=s))
     state = load_checkpoint(ckpt, specs)
     assert state.epoch == 1 and state.devices is not None
-    resumed = train(compiled(), tx, ty, vx, vy, s, seed=0, state=state)
+    resumed = train(compiled(), tx, ty, vx, vy, s, seed=0, state=state,
+                    checkpoint=lambda st: save_checkpoint(ckpt, st, meta))
     assert all(np.array_equal(full.params[k], resumed.params[k]) for k in full.params)
     assert resumed.history == full.history  # incl. the writes, counted from the start of training
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.devices-e2.pkl", "checkpoint.npz"]
+    state = load_checkpoint(ckpt, specs)  # the new checkpoint replaced the old one
+    assert state.epoch == 2 and all(np.array_equal(full.params[k], state.params[k]) for k in full.params)
     # other training settings would mix two runs: refused, naming them; more epochs continue
     for other in (["train.algorithm=sgd"], ["train.lr=0.01", "train.replica_gradient=own"]):
         changed = load_run(None, [f"train.algorithm={algorithm}", "train.epochs=2", "train.batch_size=32",
@@ -174,7 +187,12 @@ def test_resumed_in_situ_run_continues_on_the_same_devices(algorithm, tmp_path):
     arrays, old_meta = load_weights(ckpt)
     del old_meta["train"]["replica_gradient"]
     save_weights(ckpt, arrays, old_meta)
-    assert load_checkpoint(ckpt, specs).epoch == 1
+    assert load_checkpoint(ckpt, specs).epoch == 2
+    # a checkpoint from before device files were named by epoch: one unnamed file
+    del old_meta["devices"]
+    save_weights(ckpt, arrays, old_meta)
+    devices_path(ckpt, 2).rename(devices_path(ckpt))
+    assert load_checkpoint(ckpt, specs).epoch == 2
     devices_path(ckpt).unlink()  # the weights alone would restart the devices: refused
     with pytest.raises(DataError, match="is missing"):
         load_checkpoint(ckpt, specs)
