@@ -108,14 +108,15 @@ def run_points(fn: PointFunction, points: Sequence[Point], store: PointStore, *,
 
 
 def _finish(point: Point, outcome: dict[str, Any], store: PointStore, tracker: _Progress) -> None:
-    finished = int(outcome["status"] in FINISHED)  # counted once saved (a failed write is not)
+    interrupted = False
     try:
         store.write(point, outcome)
     except KeyboardInterrupt:
         store.write(point, outcome)   # Ctrl-C while saving a computed point: it is saved all the same
-        tracker.done += finished
-        raise
-    tracker.done += finished
+        interrupted = True
+    tracker.done += int(outcome["status"] in FINISHED)  # counted once saved (a failed write is not)
+    if interrupted:
+        raise KeyboardInterrupt
     tracker.update(point, outcome)
 
 
