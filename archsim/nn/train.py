@@ -156,8 +156,10 @@ def _noisy(params: Params, noise: float, rng: np.random.Generator) -> Params:
 
 def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
           settings: TrainSettings, seed: int, state: TrainState | None = None,
-          progress: Progress | None = None, checkpoint: Callable[[TrainState], None] | None = None) -> TrainState:
-    """Train for `settings.epochs` (continuing `state` when given), evaluating after every epoch."""
+          progress: Progress | None = None, checkpoint: Callable[[TrainState], None] | None = None,
+          workers: Workers | None = None) -> TrainState:
+    """Train for `settings.epochs` (continuing `state` when given), evaluating after every epoch
+    (on `workers` when given: the same accuracy, see `evaluate`)."""
     state = state or new_state(program, seed, settings)
     n = len(train_x)
     steps_per_epoch = math.ceil(n / settings.batch_size)
@@ -218,9 +220,10 @@ def train(program: Program, train_x: np.ndarray, train_y: np.ndarray, test_x: np
         if chip:
             state.params = chip.read_params(state.params)
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_accuracy": correct / n,
-                  "test_accuracy": evaluate(Network(program), state.params, test_x, test_y), "lr_end": lr}
+                  "test_accuracy": evaluate(Network(program), state.params, test_x, test_y, workers=workers),
+                  "lr_end": lr}
         if chip:  # the digital read-out above; the chip itself, its writes and, at the end, drift
-            record["analog_test_accuracy"] = evaluate(net, state.params, test_x, test_y)
+            record["analog_test_accuracy"] = evaluate(net, state.params, test_x, test_y, workers=workers)
             record["writes"] = chip.writes()
             if epoch + 1 == settings.epochs:
                 record["after_drift"] = drift_accuracy(program, chip, state.params, test_x[:DRIFT_IMAGES],

@@ -103,7 +103,8 @@ class RunSettings:
                                                               "per evaluation")
     programming_repeats: int = spec_field(2, doc="independent programmings of the chip the analog "
                                                  "accuracy is averaged over", ge=1)
-    workers: int = spec_field(1, doc="processes for the accuracy evaluation: 1 evaluates here; N > 1 "
+    workers: int = spec_field(1, doc="processes for the accuracy evaluations (archsim run; archsim train's "
+                                     "test after each epoch): 1 evaluates here; N > 1 "
                                      "shares the test images out over N processes with one thread each "
                                      "(the same numbers; starting them takes about a second: the README "
                                      "says after how many images two workers win it back)", ge=1)

@@ -107,6 +107,23 @@ def test_clipping_and_noise_injection(data):
     assert not np.array_equal(plain.params["fc.weight"], w)
 
 
+def test_training_evaluates_on_workers_with_the_same_numbers(data, monkeypatch):
+    """`workers` (run.workers of `archsim train`) share each epoch's test images out: the same
+    history as evaluating here."""
+    from archsim.pool import worker_pool
+    (tx, ty), (vx, vy) = data
+    monkeypatch.setattr("archsim.nn.train.images_per_chunk", lambda program: 64)  # 200 test images: 4 chunks
+    s = settings(epochs=2)
+    here = train(program(), tx, ty, vx, vy, s, seed=0)
+    with worker_pool(2) as pool:
+        submit = pool.executor.submit
+        calls = []
+        monkeypatch.setattr(pool.executor, "submit", lambda *a, **k: calls.append(a[0]) or submit(*a, **k))
+        shared = train(program(), tx, ty, vx, vy, s, seed=0, workers=pool)
+    assert len(calls) == 2 * 2  # two shares per epoch
+    assert shared.history == here.history
+
+
 def test_evaluate_uses_the_mapping(data):
     (tx, ty), _ = data
     p = program(strategy="perforated")
