@@ -14,7 +14,8 @@ for every trained net measures, on the test set:
 Each configuration's result is written as soon as it is done (DIR/<config>.json) and
 skipped when present, so an interrupted experiment resumes. Results: DIR/results.csv.
 
-    python benchmarks/experiment_rapa_fashion.py --train-limit 12000 --epochs 4 --out reports/rapa28-strategies
+    python benchmarks/experiment_rapa_fashion.py --train-limit 12000 --epochs 20 --seeds 0,1,2 \
+        --out reports/rapa28-strategies
 
 Last line: name=value figures of the comparison.
 """
@@ -59,7 +60,8 @@ def spec_sets(cfg: dict) -> list[str]:
 
 def run_config(cfg: dict, args, directory: Path) -> dict:
     train_sets = spec_sets(cfg) + [f"run.train.epochs={args.epochs}", f"run.train.lr={args.lr}",
-                                   f"run.train.train_limit={args.train_limit}"]
+                                   f"run.train.train_limit={args.train_limit}",
+                                   f"run.train.replica_gradient={args.replica_gradient}"]
     t0 = time.perf_counter()
     train_dir = directory / cfg["name"] / "train"
     if (train_dir / "summary.json").exists():  # trained before an interruption: keep it
@@ -107,9 +109,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="reports/rapa28-strategies")
     p.add_argument("--train-limit", type=int, default=12000)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--replica-gradient", default="own", choices=("own", "scaled"),
+                   help="each replica trained on its own patches (own, as in the paper) or scaled")
+    p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--eval-images", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=3, help="programmings of the PCM chip")
     p.add_argument("--only", default="", help="comma-separated config names")
