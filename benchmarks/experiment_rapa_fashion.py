@@ -61,7 +61,8 @@ def spec_sets(cfg: dict) -> list[str]:
 def run_config(cfg: dict, args, directory: Path) -> dict:
     train_sets = spec_sets(cfg) + [f"run.train.epochs={args.epochs}", f"run.train.lr={args.lr}",
                                    f"run.train.train_limit={args.train_limit}",
-                                   f"run.train.replica_gradient={args.replica_gradient}"]
+                                   f"run.train.replica_gradient={args.replica_gradient}",
+                                   f"run.train.weight_noise={args.weight_noise}"]
     t0 = time.perf_counter()
     train_dir = directory / cfg["name"] / "train"
     if (train_dir / "summary.json").exists():  # trained before an interruption: keep it
@@ -113,6 +114,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--replica-gradient", default="own", choices=("own", "scaled"),
                    help="each replica trained on its own patches (own, as in the paper) or scaled")
+    p.add_argument("--weight-noise", type=float, default=0.0,
+                   help="hardware-aware training: relative weight noise (Joshi 2020: 0.038)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--eval-images", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=3, help="programmings of the PCM chip")
