@@ -68,7 +68,9 @@ def compile_program(workload: Workload, hw: HardwareSpec, seed: int = 0) -> Prog
     patches = {n: v[6][0] * v[6][1] for n, v in lowered.items()}
     replicas = _replica_counts(workload, hw, patches, {n: len(v[5]) for n, v in lowered.items()})
 
-    needed = {n: replicas[n] * len(v[5]) for n, v in lowered.items()}
+    # perforation divides the patches without copying the kernel: one array's tiles
+    arrays = {n: 1 if workload.mapping.strategy is Strategy.PERFORATED else r for n, r in replicas.items()}
+    needed = {n: arrays[n] * len(v[5]) for n, v in lowered.items()}
     if sum(needed.values()) > hw.tiles.count:
         biggest = sorted(needed.items(), key=lambda kv: -kv[1])[:4]
         detail = ", ".join(f"{n} {t}" for n, t in biggest)
@@ -87,11 +89,12 @@ def compile_program(workload: Workload, hw: HardwareSpec, seed: int = 0) -> Prog
         row_blocks, bias_row = 1, False
         if layer.name in lowered:
             rows, cols, bias_row, row_blocks, col_blocks, blocks, out_hw = lowered[layer.name]
-            n = replicas[layer.name]
+            n = arrays[layer.name]
             tiles = tuple(tuple(range(next_tile + r * len(blocks), next_tile + (r + 1) * len(blocks)))
                           for r in range(n))
             next_tile += n * len(blocks)
-            assignment = make_assignment(workload.mapping.strategy, n, out_hw, seed, analog_index[layer.name])
+            assignment = make_assignment(workload.mapping.strategy, replicas[layer.name], out_hw, seed,
+                                         analog_index[layer.name])
             cells = sum(b.rows * b.cols for b in blocks) * hw.tiles.mapping.cells_per_weight()
             analog = AnalogMapping(
                 matrix_rows=rows, matrix_cols=cols, bias_row=bias_row, row_blocks=row_blocks,

@@ -190,7 +190,8 @@ class Assignment:
 
 def make_assignment(strategy: Strategy, replicas: int, out_hw: tuple[int, int], seed: int,
                     layer_index: int) -> Assignment:
-    """The assignment of one layer with `replicas` replicas (1 replica: all patches on it)."""
+    """The assignment of one layer with `replicas` replicas (1 replica: all patches on it);
+    perforated: one array computing ceil(P / replicas) patches (Figurnov et al. 2016)."""
     h, w = out_hw
     fixed = fill = None
     if replicas == 1 or strategy is Strategy.NONE:
@@ -200,10 +201,11 @@ def make_assignment(strategy: Strategy, replicas: int, out_hw: tuple[int, int], 
         fixed = image_blocks(h, w, replicas)
     elif strategy is Strategy.ALTERNATE:
         fixed = alternate_interleave(h, w, replicas)
-    elif strategy is Strategy.PERFORATED:
+    elif strategy is Strategy.PERFORATED:  # ONE kernel matrix computes 1/replicas of the patches
         computed, fill = perforation(h, w, replicas)
         fixed = np.full(h * w, -1, dtype=np.int32)
         fixed[computed] = 0
+        replicas = 1
     for arr in (fixed, fill):
         if arr is not None:
             arr.setflags(write=False)

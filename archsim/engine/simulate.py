@@ -21,8 +21,9 @@ DEFAULT_RUN_LENGTH = 2
 
 
 def single_replica(program: Program) -> Program | None:
-    """The same workload compiled with one replica per layer (None if it already has one)."""
-    if all(p.analog.replicas == 1 for p in program.analog_layers):
+    """The same workload compiled with one replica per layer (None if it already has one);
+    a perforated layer's one array counts as replicated: it computes only part of the patches."""
+    if all(p.analog.assignment.strategy is Strategy.NONE for p in program.analog_layers):
         return None
     workload = program.workload
     base = dataclasses.replace(workload, mapping=dataclasses.replace(workload.mapping, replicas=(),

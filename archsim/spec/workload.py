@@ -105,7 +105,7 @@ class Strategy(str, enum.Enum):
     RANDOM = "random"          # balanced random permutation, redrawn per image
     IMAGE = "image"            # contiguous blocks of the output image
     ALTERNATE = "alternate"    # periodic interleave, neighbours on different replicas
-    PERFORATED = "perforated"  # one replica computes 1/n of the patches
+    PERFORATED = "perforated"  # ONE kernel matrix (one replica's tiles) computes 1/n of the patches
     NONE = "none"              # no replication: every replica count is 1
 
 
@@ -139,7 +139,8 @@ class MappingSpec:
 
     replicas: Union[tuple[int, ...], dict[str, int], Literal["auto"]] = spec_field(
         (), doc="replicas per analog layer: a list in layer order, a mapping name: count "
-                "(unlisted layers get 1), or auto (balance under tile_budget)")
+                "(unlisted layers get 1), or auto (balance under tile_budget); perforated: "
+                "the perforation factor n")
     tile_budget: int = spec_field(0, doc="tiles available to `auto` (0 = all tiles of the chip)", ge=0)
     strategy: Strategy = spec_field(Strategy.RANDOM, doc="patch assignment among replicas")
     digital: tuple[str, ...] = spec_field((), doc="conv2d/linear layers computed digitally, not on tiles")

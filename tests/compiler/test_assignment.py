@@ -95,6 +95,7 @@ def test_perforated_computes_ceil_p_over_n_and_fills_from_nearest(hw, data):
         assert computed.size == h * w
         return
     assert computed.size == -(-(h * w) // n) and set(np.unique(owner)) <= {-1, 0}
+    assert a.replicas == 1 and a.max_load() == computed.size  # one kernel matrix, on 1/n of the patches
     assert set(a.fill_from.tolist()) <= set(computed.tolist())
     assert (a.fill_from[computed] == computed).all()
     ci, cj = np.divmod(computed, w)
@@ -142,5 +143,5 @@ def test_grouped_is_group_by_replica_of_the_owners(args, images):
     strategy, n, hw, seed, index = args
     a = make_assignment(strategy, n, hw, seed, index)
     order, ends = a.grouped(images)
-    want_order, want_ends = group_by_replica(a.owners(images).reshape(-1), n)
+    want_order, want_ends = group_by_replica(a.owners(images).reshape(-1), a.replicas)
     assert np.array_equal(order, want_order) and np.array_equal(ends, want_ends)

@@ -1,5 +1,7 @@
 """The compiler: RAPA figures, block/tile invariants, the tile budget, determinism, errors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, reject, settings, strategies as st
@@ -27,6 +29,25 @@ def test_rapa_convnet_32_with_16_4_1_replicas():
 def test_rapa_convnet_28_balances_at_49():
     program = compile_program(load_workload("rapa_convnet_28"), load_hardware("rpu"))
     assert [p.analog.sequential_mvms for p in program.analog_layers] == [49, 49, 49, 1]
+
+
+def test_perforated_convolution_is_one_kernel_matrix_on_part_of_the_patches():
+    """Perforation (Figurnov et al. 2016) computes ceil(P/n) patches with ONE kernel matrix: the
+    sequential MVMs of n replicas on one replica's tiles and weights; timed against the
+    un-perforated net, the same acceleration as random tiling."""
+    from archsim.engine.simulate import single_replica
+    from archsim.nn import param_shapes
+    workload = load_workload("rapa_convnet_28")
+    perforated = dataclasses.replace(workload, mapping=dataclasses.replace(workload.mapping,
+                                                                           strategy=Strategy.PERFORATED))
+    hw = load_hardware("rpu")
+    random, perf = compile_program(workload, hw), compile_program(perforated, hw)
+    assert [p.analog.sequential_mvms for p in perf.analog_layers] == [49, 49, 49, 1]
+    assert [p.analog.replicas for p in perf.analog_layers] == [1, 1, 1, 1]
+    assert perf.tiles_used == len(perf.analog_layers) < random.tiles_used == 16 + 4 + 1 + 1
+    assert param_shapes(perf, replicated=True)["conv1.weight"] == (32, 1, 5, 5)
+    assert perf.acceleration() == random.acceleration()
+    assert single_replica(perf) is not None  # its baseline computes every patch
 
 
 def test_large_matrices_split_into_row_and_column_blocks():
