@@ -68,9 +68,10 @@ def compile_program(workload: Workload, hw: HardwareSpec, seed: int = 0) -> Prog
     patches = {n: v[6][0] * v[6][1] for n, v in lowered.items()}
     replicas = _replica_counts(workload, hw, patches, {n: len(v[5]) for n, v in lowered.items()})
 
-    # perforation divides the patches without copying the kernel: one array's tiles
-    arrays = {n: 1 if workload.mapping.strategy is Strategy.PERFORATED else r for n, r in replicas.items()}
-    needed = {n: arrays[n] * len(v[5]) for n, v in lowered.items()}
+    # each layer's kernel copies are its assignment's replicas (perforation: one, on part of the patches)
+    assignments = {n: make_assignment(workload.mapping.strategy, replicas[n], v[6], seed, i)
+                   for i, (n, v) in enumerate(lowered.items())}
+    needed = {n: assignments[n].replicas * len(v[5]) for n, v in lowered.items()}
     if sum(needed.values()) > hw.tiles.count:
         biggest = sorted(needed.items(), key=lambda kv: -kv[1])[:4]
         detail = ", ".join(f"{n} {t}" for n, t in biggest)
@@ -82,19 +83,17 @@ def compile_program(workload: Workload, hw: HardwareSpec, seed: int = 0) -> Prog
     layout = chip_layout(hw)
     available_ops = set(hw.digital.operations)
     plans, next_tile, unit_of = [], 0, {"input": nearest(layout.digital_nodes, [layout.io_node])}
-    analog_index = {n: i for i, n in enumerate(lowered)}
     for layer in workload.layers:
         in_shapes = tuple(shapes[i] for i in inputs[layer.name])
         analog = None
         row_blocks, bias_row = 1, False
         if layer.name in lowered:
             rows, cols, bias_row, row_blocks, col_blocks, blocks, out_hw = lowered[layer.name]
-            n = arrays[layer.name]
+            assignment = assignments[layer.name]
+            n = assignment.replicas
             tiles = tuple(tuple(range(next_tile + r * len(blocks), next_tile + (r + 1) * len(blocks)))
                           for r in range(n))
             next_tile += n * len(blocks)
-            assignment = make_assignment(workload.mapping.strategy, replicas[layer.name], out_hw, seed,
-                                         analog_index[layer.name])
             cells = sum(b.rows * b.cols for b in blocks) * hw.tiles.mapping.cells_per_weight()
             analog = AnalogMapping(
                 matrix_rows=rows, matrix_cols=cols, bias_row=bias_row, row_blocks=row_blocks,
