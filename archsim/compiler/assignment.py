@@ -133,10 +133,8 @@ class Assignment:
         images = np.asarray(images)
         if self.fixed is not None:
             return np.broadcast_to(self.fixed, (len(images), self.patches))
-        p = self.patches
-        out = np.empty((len(images), p), dtype=np.int32)  # the k-th patch by word goes to replica k * n // P
-        np.put_along_axis(out, self._by_word(images), ((np.arange(p) * self.replicas) // p).astype(np.int32)[None, :],
-                          axis=1)
+        out = np.empty((len(images), self.patches), dtype=np.int32)
+        np.put_along_axis(out, self._by_word(images), self._replica_of_rank[None, :], axis=1)
         return out
 
     def grouped(self, images) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +144,20 @@ class Assignment:
         images = np.asarray(images)
         if self.fixed is not None:
             return group_by_replica(self.owners(images).reshape(-1), self.replicas)
-        p, n, b = self.patches, self.replicas, len(images)
-        first = -(-np.arange(n + 1) * p // n)  # replica r holds ranks k with k * n // P == r
+        b = len(images)
+        counts = np.bincount(self._replica_of_rank, minlength=self.replicas)  # a run of ranks each
+        first = np.concatenate([[0], np.cumsum(counts)])
         by_word = self._by_word(images)
-        base = (np.arange(b, dtype=np.int64) * p)[:, None]
+        base = (np.arange(b, dtype=np.int64) * self.patches)[:, None]
         order = np.concatenate([(np.sort(by_word[:, lo:hi], axis=1) + base).reshape(-1)
                                 for lo, hi in zip(first[:-1], first[1:])])
-        return order, np.cumsum(b * np.diff(first))
+        return order, b * np.cumsum(counts)
+
+    @cached_property
+    def _replica_of_rank(self) -> np.ndarray:
+        """Random tiling: the k-th patch of an image by hash word goes to replica k * n // P
+        (equal chunks of a uniform random permutation)."""
+        return ((np.arange(self.patches) * self.replicas) // self.patches).astype(np.int32)
 
     def _by_word(self, images: np.ndarray) -> np.ndarray:
         """(B, P) each image's patches sorted by their hash words: a uniform random permutation."""
