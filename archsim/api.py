@@ -7,7 +7,6 @@ overrides, and returns plain data; nothing here prints.
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -265,9 +264,8 @@ def train(workload=None, hardware=None, settings=None, sets: Iterable[str] = (),
         save_checkpoint(ckpt, st, meta)
         _write_json(directory / "history.json", {"history": st.history})
 
-    from archsim.pool import can_spawn, worker_pool
-    n = specs.run.workers
-    with worker_pool(n) if n > 1 and can_spawn() else nullcontext() as pool:  # the per-epoch evaluation
+    from archsim.pool import optional_pool
+    with optional_pool(specs.run.workers) as pool:  # the per-epoch evaluation
         state = trainer.train(program, train_set.images, train_set.labels, test_set.images, test_set.labels,
                               cfg, specs.run.seed, state=state, progress=progress, checkpoint=checkpoint,
                               workers=pool)

@@ -137,6 +137,17 @@ def worker_pool(count: int) -> Iterator[Workers]:
         stop(executor)
 
 
+@contextmanager
+def optional_pool(count: int) -> Iterator[Workers | None]:
+    """`worker_pool(count)` when more than one process is asked for and this one may start
+    them (`can_spawn`), else None: the caller works in this process."""
+    if count > 1 and can_spawn():
+        with worker_pool(count) as workers:
+            yield workers
+    else:
+        yield None
+
+
 # --------------------------------------------------------------------------
 # Sending one large object to every worker. Down each worker's pipe it is pickled, copied
 # and unpickled once per worker: a programmed ResNet-32 and its weights (13 MB) took 60 ms

@@ -152,8 +152,9 @@ def test_products_without_chunk_keying_and_daemonic_processes_evaluate_here(monk
     one = evaluate(Network(program, counting), params, images.images, images.labels,
                    workers=Workers(Refusing(), 2))
     assert calls and one == evaluate(Network(program), params, images.images, images.labels)
-    monkeypatch.setattr(accuracy, "can_spawn", lambda: False)
-    monkeypatch.setattr(accuracy, "worker_pool", lambda n: (_ for _ in ()).throw(AssertionError("spawned")))
+    from archsim import pool
+    monkeypatch.setattr(pool, "can_spawn", lambda: False)
+    monkeypatch.setattr(pool, "worker_pool", lambda n: (_ for _ in ()).throw(AssertionError("spawned")))
     result, _ = accuracy.chip_accuracy(program, params, images.images, images.labels, times=(1.0,), repeats=1,
                                        seed=0, workers=2)
     assert result["images"] == 60

@@ -3,7 +3,6 @@ several times after programming, over independent programmings (mean and spread)
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Callable
 
 import numpy as np
@@ -12,7 +11,7 @@ from archsim.compiler.program import Program
 from archsim.nn.analog import ProgrammedChip
 from archsim.nn.network import Network, Params, PassLog
 from archsim.nn.train import evaluate
-from archsim.pool import can_spawn, worker_pool
+from archsim.pool import optional_pool
 
 
 def time_label(seconds: float) -> str:
@@ -34,7 +33,7 @@ def chip_accuracy(program: Program, params: Params, images: np.ndarray, labels: 
     numbers; in a process that may not have children, such as a dask worker, it evaluates
     here). `tick(done, total)` follows the evaluations (the digital one, then repeats x
     times)."""
-    with worker_pool(workers) if workers > 1 and can_spawn() else nullcontext() as pool:
+    with optional_pool(workers) as pool:
         total = 1 + repeats * len(times)
         digital = evaluate(Network(program), params, images, labels, workers=pool)
         if tick:
