@@ -54,12 +54,12 @@ def load_specs(workload: str | Path | None = None, hardware: str | Path | None =
 def _cross_problems(hardware: HardwareSpec, run: RunSettings, source):
     """Problems only the two documents together show: in-situ hic training programs its
     multi-level digits on the chip's devices, whatever the inference representation."""
-    if run.train.algorithm is Algorithm.HIC:
-        tiles = hardware.tiles
-        for path, message in tiles.mapping.level_problems(getattr(tiles.device, "levels", 0), hic_used=True):
-            if path[0] == "hic" and tiles.mapping.representation is not Representation.HIC:  # else reported
-                yield (f"{resolve(source, 'hardware')}: hardware.tiles.mapping.{'.'.join(path)} {message} "
-                       f"(run.train.algorithm is hic)")
+    tiles = hardware.tiles  # (with the hic representation, the hardware spec's own check reports it)
+    if run.train.algorithm is Algorithm.HIC and tiles.mapping.representation is not Representation.HIC:
+        problem = tiles.mapping.hic.level_problem(getattr(tiles.device, "levels", 0))
+        if problem:
+            yield (f"{resolve(source, 'hardware')}: hardware.tiles.mapping.hic.ml_levels {problem} "
+                   f"(run.train.algorithm is hic)")
 
 
 def compile_specs(specs: Specs) -> Program:

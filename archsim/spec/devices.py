@@ -170,6 +170,15 @@ class BitSlicing:
     slices: int = spec_field(2, doc="device pairs per weight", ge=1, le=8)
     base: float = spec_field(4.0, doc="significance ratio between neighbouring slices", gt=1)
 
+    def level_problem(self, levels: int) -> str | None:
+        """Why a slice's digit 0..ceil(base)-1 would fall between the levels of a device with
+        `levels` levels (0: continuous), or None."""
+        digits = math.ceil(self.base) - 1
+        if levels < 2 or (levels - 1) % digits == 0:
+            return None
+        return (f"needs digits 0..{digits} on devices with {levels} levels: levels - 1 = {levels - 1} must be "
+                f"a multiple of {digits}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class HIC:
@@ -177,6 +186,17 @@ class HIC:
 
     binary_devices: int = spec_field(3, doc="binary PCM devices for the high-significance bits", ge=1, le=16)
     ml_levels: int = spec_field(16, doc="programmable levels of the multi-level PCM device", ge=2)
+
+    def level_problem(self, levels: int) -> str | None:
+        """Why a multi-level digit m / (ml_levels - 1) would fall between the levels of a device
+        with `levels` levels (0: continuous), or None. In-situ hic training programs these
+        digits too, whatever the inference representation."""
+        if levels < 2 or (levels - 1) % (self.ml_levels - 1) == 0:
+            return None
+        fits = [d + 1 for d in range(1, levels) if (levels - 1) % d == 0]
+        return (f"must put every multi-level digit on one of the device's {levels} levels: ml_levels - 1 must "
+                f"divide levels - 1 = {levels - 1} (allowed ml_levels: {', '.join(map(str, fits))}), "
+                f"not {self.ml_levels}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,25 +223,13 @@ class WeightMapping:
     hic: HIC = spec_field(default_factory=HIC, doc="used when representation is hic")
     bi_scale: BiScale = spec_field(default_factory=BiScale, doc="used when representation is bi_scale")
 
-    def level_problems(self, levels: int, hic_used: bool = False):
-        """(relative path, message) for each digit this mapping would put between the levels
-        of a device with `levels` levels (0: continuous, any digit fits). hic's multi-level
-        digit m / (ml_levels - 1) is checked when the representation is hic or `hic_used`
-        (in-situ hic training programs the same devices)."""
-        if levels < 2:
-            return
-        if self.representation is Representation.BIT_SLICED:
-            digits = math.ceil(self.bit_slicing.base) - 1  # each slice holds a digit 0..base-1
-            if (levels - 1) % digits:
-                yield (("bit_slicing", "base"), f"needs digits 0..{digits} on devices with {levels} levels: "
-                       f"levels - 1 = {levels - 1} must be a multiple of {digits}")
-        if self.representation is Representation.HIC or hic_used:
-            steps = self.hic.ml_levels - 1
-            if (levels - 1) % steps:
-                fits = [d + 1 for d in range(1, levels) if (levels - 1) % d == 0]
-                yield (("hic", "ml_levels"), f"must put every multi-level digit on one of the device's "
-                       f"{levels} levels: ml_levels - 1 must divide levels - 1 = {levels - 1} (allowed "
-                       f"ml_levels: {', '.join(map(str, fits))}), not {self.hic.ml_levels}")
+    def level_problems(self, levels: int):
+        """(relative path, message) for each digit this representation would put between the
+        levels of a device with `levels` levels (0: continuous, any digit fits)."""
+        if self.representation is Representation.BIT_SLICED and (problem := self.bit_slicing.level_problem(levels)):
+            yield ("bit_slicing", "base"), problem
+        if self.representation is Representation.HIC and (problem := self.hic.level_problem(levels)):
+            yield ("hic", "ml_levels"), problem
 
     def cells_per_weight(self) -> int:
         """Array columns one weight occupies: a unit cell is one differential device pair,

@@ -88,9 +88,9 @@ class HybridPCM:
         (devices with programming noise only), then the update seed."""
         hic = HIC() if hic is None else hic
         device = PCMDevice() if device is None else device
-        for path, message in WeightMapping(representation=Representation.HIC, hic=hic).level_problems(
-                getattr(device, "levels", 0)):  # every multi-level digit must be a device level
-            raise ValueError(f"{'.'.join(path)} {message}")
+        problem = hic.level_problem(device_model(device).levels)  # every multi-level digit a device level
+        if problem:
+            raise ValueError(f"hic.ml_levels {problem}")
         w = as_matrix(weights)
         top = float(np.abs(w).max())
         w_range = spec.hic_range * (top if top > 0 else 1.0)
