@@ -108,15 +108,14 @@ def run_points(fn: PointFunction, points: Sequence[Point], store: PointStore, *,
 
 
 def _finish(point: Point, outcome: dict[str, Any], store: PointStore, tracker: _Progress) -> None:
-    interrupted = False
+    finished = int(outcome["status"] in FINISHED)  # counted once saved (a failed write is not)
     try:
         store.write(point, outcome)
     except KeyboardInterrupt:
         store.write(point, outcome)   # Ctrl-C while saving a computed point: it is saved all the same
-        interrupted = True
-    tracker.done += int(outcome["status"] in FINISHED)  # counted once saved (a failed write is not)
-    if interrupted:
-        raise KeyboardInterrupt
+        tracker.done += finished
+        raise
+    tracker.done += finished
     tracker.update(point, outcome)
 
 
