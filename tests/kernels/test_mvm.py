@@ -514,9 +514,10 @@ def test_rows_gathered_by_the_kernel_with_sliced_or_ideal_dacs(kw):
 @pytest.mark.parametrize("mode", ["abs_max", "constant", "none"])
 @pytest.mark.parametrize("read, w_noise", [(False, 0.0), (True, 0.0), (False, 0.03)])
 @pytest.mark.parametrize("bias", [False, True])
-def test_rows_read_straight_from_the_runs_in_every_noise_setting(mode, read, w_noise, bias):
-    """The one-slice DAC reads the runs directly: every noise management, with and without
-    read noise (squares) and weight noise (norms), all-zero rows (a zero scale) included."""
+def test_rows_gathered_by_the_kernel_in_every_noise_setting(mode, read, w_noise, bias):
+    """Rows the batched kernel gathers from the runs (a few at a time, into a scratch) give the
+    bits of the gathered matrix: every noise management, with and without read noise
+    (squares) and weight noise (norms), all-zero and subnormal rows (a zero scale) included."""
     from archsim.kernels import analog_mvm_runs, gather_runs
     rng = np.random.default_rng(11)
     src = rng.standard_normal(2000).astype(F32)
