@@ -34,6 +34,7 @@ from archsim import api
 from archsim.nn import Network, analysis
 from archsim.nn.train import evaluate
 from archsim.rng import Stream, generator
+from archsim.spec.run import ReplicaGradient
 
 WORKLOAD = "rapa_convnet_28"
 EPSILONS = (0.0, 0.02, 0.05, 0.1)
@@ -92,7 +93,7 @@ def run_config(cfg: dict, args, directory: Path) -> dict:
     net = Network(program)
     if cfg["strategy"] == "random":
         row["vote5"] = analysis.majority_vote(net, params, test.images, test.labels, draws=5).accuracy
-    if cfg.get("replicas") is None:
+    if any(p.analog.replicas > 1 for p in program.analog_layers):  # (perforation: one kernel matrix)
         mean = analysis.mean_kernel(params, program)
         row["mean_kernel"] = evaluate(net, mean, test.images, test.labels)
         for layer, value in analysis.filter_similarities(params, program).items():
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-limit", type=int, default=12000)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--replica-gradient", default="own", choices=("own", "scaled"),
+    p.add_argument("--replica-gradient", default="own", choices=[g.value for g in ReplicaGradient],
                    help="each replica trained on its own patches (own, as in the paper) or scaled")
     p.add_argument("--weight-noise", type=float, default=0.0,
                    help="hardware-aware training: relative weight noise (Joshi 2020: 0.038)")
