@@ -167,7 +167,7 @@ class Assignment:
 
     @cached_property
     def _key(self) -> int:
-        """The layer's 64-bit key of the random tiling draws (a SeedSequence: 20 us, so once)."""
+        """The layer's 64-bit key of the random tiling draws (a SeedSequence: 8 us, so once)."""
         return stream_seed(self.seed, Stream.ASSIGNMENT, self.layer_index)
 
     def replica_of(self, image: int) -> np.ndarray:
