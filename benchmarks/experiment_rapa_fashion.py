@@ -17,6 +17,9 @@ skipped when present, so an interrupted experiment resumes. Results: DIR/results
     python benchmarks/experiment_rapa_fashion.py --train-limit 12000 --epochs 20 --seeds 0,1,2 \
         --out reports/rapa28-strategies
 
+`--epochs 20,40,80` trains in stages, resuming at each: the cosine learning rate restarts at
+20 and 40 epochs (warm restarts), as for the 80-epoch figures in the README.
+
 Last line: name=value figures of the comparison.
 """
 
@@ -60,16 +63,18 @@ def spec_sets(cfg: dict) -> list[str]:
 
 
 def run_config(cfg: dict, args, directory: Path) -> dict:
-    train_sets = spec_sets(cfg) + [f"run.train.epochs={args.epochs}", f"run.train.lr={args.lr}",
-                                   f"run.train.train_limit={args.train_limit}",
+    train_sets = spec_sets(cfg) + [f"run.train.lr={args.lr}", f"run.train.train_limit={args.train_limit}",
                                    f"run.train.replica_gradient={args.replica_gradient}",
                                    f"run.train.weight_noise={args.weight_noise}"]
     t0 = time.perf_counter()
     train_dir = directory / cfg["name"] / "train"
-    if (train_dir / "summary.json").exists():  # trained before an interruption: keep it
-        summary = json.loads((train_dir / "summary.json").read_text())
-    else:
-        train_dir, summary = api.train(WORKLOAD, "rpu", sets=train_sets, out=train_dir)
+    for epochs in args.epochs:  # each stage resumes the last (a checkpoint after every epoch)
+        done = train_dir / "summary.json"
+        if done.exists() and json.loads(done.read_text())["epochs"] >= epochs:
+            continue  # trained before an interruption: keep it
+        train_dir, _ = api.train(WORKLOAD, "rpu", sets=train_sets + [f"run.train.epochs={epochs}"],
+                                 out=train_dir, resume=True)
+    summary = json.loads((train_dir / "summary.json").read_text())
     weights = (train_dir / "weights.npz").resolve()
     row = {**{k: v for k, v in cfg.items() if k != "name"}, "config": cfg["name"],
            "train_seconds": round(time.perf_counter() - t0, 1), "digital": summary["test_accuracy"]}
@@ -107,11 +112,19 @@ def run_config(cfg: dict, args, directory: Path) -> dict:
     return row
 
 
+def _stages(text: str) -> list[int]:
+    stages = [int(v) for v in text.split(",")]
+    if not stages or stages[0] < 1 or any(b <= a for a, b in zip(stages, stages[1:])):
+        raise argparse.ArgumentTypeError(f"epochs must be increasing positive integers, not {text}")
+    return stages
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="reports/rapa28-strategies")
     p.add_argument("--train-limit", type=int, default=12000)
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=_stages, default=[20],
+                   help="epochs, or increasing stages such as 20,40,80 (the cosine restarts at each)")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--replica-gradient", default="own", choices=[g.value for g in ReplicaGradient],
                    help="each replica trained on its own patches (own, as in the paper) or scaled")
