@@ -114,7 +114,7 @@ def run_config(cfg: dict, args, directory: Path) -> dict:
 
 def _stages(text: str) -> list[int]:
     stages = [int(v) for v in text.split(",")]
-    if not stages or stages[0] < 1 or any(b <= a for a, b in zip(stages, stages[1:])):
+    if stages[0] < 1 or any(b <= a for a, b in zip(stages, stages[1:])):
         raise argparse.ArgumentTypeError(f"epochs must be increasing positive integers, not {text}")
     return stages
 
